@@ -1,0 +1,30 @@
+"""The `detector` command line: a typer app whose sub-commands live in detector/commands/."""
+
+from __future__ import annotations
+
+import typer
+
+from detector.commands import common
+from detector.commands.generate import generate
+from detector.commands.run import run
+from detector.commands.sql import sql
+
+app = typer.Typer(
+    name="detector",
+    help="Kusto (KQL) hunting rules as SQL: run them on DuckDB over Parquet with the alerts Kusto would give.\n\n"
+    "Exit codes: 0 done (with or without alerts), 1 alerts found with --fail-on-alert, 2 bad input.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(common.handle_errors(run))
+app.command("sql")(common.handle_errors(sql))
+app.command("generate")(common.handle_errors(generate))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One module per `detector` sub-command; each is a thin shell over the library modules."""

@@ -1,0 +1,80 @@
+"""Run a rendered rule on DuckDB and return Arrow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from detector import sources
+from detector.errors import SourceError
+from detector.params import Bindings, parse_instant
+from detector.render import Rendered, render
+from detector.rule import Rule
+
+
+@dataclass(frozen=True)
+class Result:
+    table: pa.Table
+    rendered: Rendered
+    bindings: Bindings
+
+
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    # Kusto datetimes are UTC; no local zone may leak into casts or output (semantics 5).
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SELECT current_setting('memory_limit')")  # connection is live
+        con.execute(f"SET memory_limit = {sources.sql_literal(memory_limit)}")
+    return con
+
+
+def resolve_now(con: duckdb.DuckDBPyConnection, now: str | datetime | None) -> datetime:
+    """`now` for the run: an instant, 'now' / None = the current UTC time, 'latest' = newest network event."""
+    if now is None or (isinstance(now, str) and now.strip().lower() == "now"):
+        return datetime.now(UTC)
+    if isinstance(now, str) and now.strip().lower() == "latest":
+        newest = con.execute('SELECT max("Timestamp") FROM "DeviceNetworkEvents"').fetchone()[0]
+        if newest is None:
+            raise SourceError("--now latest: DeviceNetworkEvents has no timestamped rows")
+        return newest.astimezone(UTC)
+    return parse_instant("now", now)
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    bindings: Bindings,
+    *,
+    data: str | Path | None = None,
+    tables: dict[str, str] | None = None,
+    now: str | datetime | None = None,
+) -> tuple[Bindings, dict[str, sources.Table]]:
+    """Register the tables as views and pin `now`."""
+    found = sources.resolve(rule, data, tables)
+    sources.register(con, rule, found)
+    return replace(bindings, now=resolve_now(con, now)), found
+
+
+def execute(
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    bindings: Bindings,
+    found: dict[str, sources.Table] | None = None,
+    **render_args,
+) -> Result:
+    rendered = render(rule, bindings, **render_args)
+    try:
+        table = con.sql(rendered.sql).to_arrow_table()
+    except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+        detail = sources.diagnose(con, rule, found) if found else None
+        raise SourceError(detail or f"cannot read the data: {str(exc).splitlines()[0]}") from exc
+    except duckdb.IOException as exc:
+        raise SourceError(f"cannot read the data: {str(exc).splitlines()[0]}") from exc
+    return Result(table=table, rendered=rendered, bindings=bindings)

@@ -1,0 +1,136 @@
+"""Parse and validate parameter values: KQL durations, instants, whole numbers, lists.
+
+Every value a user gives is turned into a typed Python value here, before anything reaches SQL. The SQL text
+for a value is built by `detector.literals` from these typed values, never by pasting user text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from detector.errors import ParamError
+from detector.rule import Rule
+
+# KQL timespan literal units (Kusto reference: scalar-data-types/timespan). `m` is minutes.
+_UNITS: dict[str, timedelta] = {}
+for _names, _span in (
+    (("d", "day", "days"), timedelta(days=1)),
+    (("h", "hr", "hrs", "hour", "hours"), timedelta(hours=1)),
+    (("m", "min", "minute", "minutes"), timedelta(minutes=1)),
+    (("s", "sec", "second", "seconds"), timedelta(seconds=1)),
+    (("ms", "milli", "millis", "millisecond", "milliseconds"), timedelta(milliseconds=1)),
+    (("microsecond", "microseconds"), timedelta(microseconds=1)),
+):
+    for _name in _names:
+        _UNITS[_name] = _span
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
+
+
+def parse_duration(name: str, text: Any) -> timedelta:
+    """A KQL timespan literal such as `14d`, `36h`, `90m`, `30s`, `1.5d`; must be positive."""
+    if isinstance(text, timedelta):
+        span = text
+    else:
+        match = _DURATION.match(str(text))
+        unit = _UNITS.get(match.group(2).lower()) if match else None
+        if unit is None:
+            raise ParamError(name, f"{text!r} is not a duration (use a KQL timespan such as 14d, 36h, 90m, 30s)")
+        span = unit * float(match.group(1))
+    if span <= timedelta(0):
+        raise ParamError(name, f"{text!r} must be longer than zero")
+    if span > timedelta(days=36500):
+        raise ParamError(name, f"{text!r} is longer than 100 years")
+    # Kusto keeps 100 ns ticks, DuckDB microseconds: a sub-microsecond remainder cannot be represented.
+    return timedelta(microseconds=round(span / timedelta(microseconds=1)))
+
+
+def parse_instant(name: str, text: Any) -> datetime:
+    """An ISO-8601 instant; a value without a zone is UTC. Returned as an aware UTC datetime."""
+    if isinstance(text, datetime):
+        value = text
+    else:
+        raw = str(text).strip()
+        try:
+            value = datetime.fromisoformat(_seven_digit_fraction(raw))
+        except ValueError:
+            raise ParamError(
+                name, f"{text!r} is not an ISO-8601 instant (e.g. 2026-11-20T12:00:00Z), 'now' or 'latest'"
+            ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _seven_digit_fraction(raw: str) -> str:
+    # Kusto and Defender print 7 fractional digits; Python reads at most 6. Truncate, as DuckDB does.
+    return re.sub(r"(\.\d{6})\d+", r"\1", raw)
+
+
+def parse_int(name: str, text: Any, minimum: int | None) -> int:
+    if isinstance(text, bool):
+        raise ParamError(name, f"{text!r} is not a whole number")
+    if isinstance(text, int):
+        value = text
+    else:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise ParamError(name, f"{text!r} is not a whole number") from None
+    if minimum is not None and value < minimum:
+        raise ParamError(name, f"{value} is below the minimum {minimum}")
+    if abs(value) > 2**31 - 1:
+        raise ParamError(name, f"{value} is out of range")
+    return value
+
+
+def parse_list(name: str, value: Any) -> tuple[str, ...]:
+    """A list of strings: a Python sequence, or comma-separated text (empty text = empty list)."""
+    if isinstance(value, str):
+        items = [part.strip() for part in value.split(",")] if value.strip() else []
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise ParamError(name, f"{value!r} is not a list of strings")
+    for item in items:
+        if not isinstance(item, str):
+            raise ParamError(name, f"{item!r} is not a string")
+        if "\x00" in item:
+            raise ParamError(name, "values may not contain NUL characters")
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class Bindings:
+    """Validated values for one run: every rule parameter, plus `now` (None = the engine's clock)."""
+
+    values: Mapping[str, Any]
+    now: datetime | None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+
+def bind(rule: Rule, given: Mapping[str, Any] | None = None, now: Any = None) -> Bindings:
+    """Validate `given` against the rule's parameters; missing ones take their defaults.
+
+    `now` is an ISO-8601 instant or a datetime; None leaves it to the caller ('now' and 'latest' are
+    resolved by the runner, which knows the clock and the data).
+    """
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(rule.params))
+    if unknown:
+        raise ParamError(unknown[0], f"unknown parameter; the rule takes: {', '.join(rule.params)}")
+    values: dict[str, Any] = {}
+    for name, param in rule.params.items():
+        raw = given.get(name)
+        raw = param.default if raw is None else raw
+        if param.type == "duration":
+            values[name] = parse_duration(name, raw)
+        elif param.type == "int":
+            values[name] = parse_int(name, raw, param.min)
+        else:
+            values[name] = parse_list(name, raw)
+    return Bindings(values=values, now=None if now is None else parse_instant("now", now))

@@ -1,0 +1,131 @@
+"""Render a rule's stage templates into one SQL statement: a chain of CTEs ending in `SELECT * FROM <last>`.
+
+Jinja runs sandboxed with undefined names as errors. Templates reach tables only through `source()` and
+earlier stages only through `ref()`; parameter values only through `param()` / `lit()`, which build literals
+with sqlglot. Each stage body is parsed by sqlglot, so a broken template fails here, naming its file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlglot
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from detector.errors import RuleError
+from detector.literals import literal, sql_identifier
+from detector.params import Bindings
+from detector.rule import Rule, sql_root
+
+MACROS = "_macros/kql.sql"
+RULE_MACROS = "_filters.sql"  # optional, per rule: predicates the rule repeats
+
+
+@dataclass(frozen=True)
+class Rendered:
+    sql: str
+    stages: tuple[str, ...]  # CTE names, in order
+
+
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(sql_root())),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+    )
+    return env
+
+
+def render(
+    rule: Rule,
+    bindings: Bindings,
+    *,
+    source: Callable[[str], str] | None = None,
+    dialect: str = "duckdb",
+    until: str | None = None,
+    flat: bool = False,
+    order: bool = True,
+) -> Rendered:
+    """The rule as one SQL statement.
+
+    source: maps a table name to the SQL that names it (default: the quoted table name).
+    until:  end the chain at this stage (for counting rows after each stage); implies no ORDER BY.
+    flat:   end at the rule's flat stage, one row per connection.
+    """
+    env = _environment()
+    source = source or (lambda table: sql_identifier(table, dialect))
+    last = until or (rule.flat_stage.name if flat else rule.stages[-1].name)
+    names = [s.name for s in rule.stages]
+    if last not in names:
+        raise RuleError(f"{rule.slug}: no stage named {last!r}")
+    chain = rule.stages[: names.index(last) + 1]
+
+    def lit(value: object) -> str:
+        return literal(value).sql(dialect=dialect)
+
+    def like_prefix(prefix: str) -> str:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = lit(escaped + "%")
+        return f"{pattern} ESCAPE {lit(chr(92))}" if escaped != prefix else pattern
+
+    def checked_source(table: str) -> str:
+        if table not in rule.tables:
+            raise RuleError(f"{rule.slug}: source({table!r}) is not a table in rule.toml [tables]")
+        return source(table)
+
+    def param(name: str) -> str:
+        return lit(bindings[name])
+
+    now_sql = lit(bindings.now) if bindings.now is not None else exp.CurrentTimestamp().sql(dialect=dialect)
+    base = {
+        "source": checked_source,
+        "param": param,
+        "raw": lambda name: bindings[name],
+        "like_prefix": like_prefix,
+        "now": now_sql,
+        "tables": rule.tables,
+    }
+    env.filters["lit"] = lit
+    done: list[str] = []
+
+    def ref(name: str) -> str:
+        if name not in done:
+            raise RuleError(f"{rule.slug}: ref({name!r}) names no earlier stage")
+        return name
+
+    context = {**base, "ref": ref}
+    kql = env.get_template(MACROS).make_module(context)
+    context["kql"] = kql
+    rule_macros = f"{rule.slug}/{RULE_MACROS}"
+    if (rule.folder / RULE_MACROS).is_file():
+        context["rule"] = env.get_template(rule_macros).make_module(context)
+
+    ctes = []
+    for stage in chain:
+        try:
+            body = env.get_template(f"{rule.slug}/{stage.file}").render(context).strip()
+        except TemplateError as exc:
+            raise RuleError(f"{rule.folder / stage.file}: {exc}") from exc
+        if not body.startswith("--"):
+            raise RuleError(f"{rule.folder / stage.file}: must open with a '--' comment naming its stage")
+        try:
+            sqlglot.parse_one(body, read="duckdb" if dialect == "duckdb" else dialect)
+        except ParseError as exc:
+            raise RuleError(f"{rule.folder / stage.file}: SQL does not parse: {exc}") from exc
+        ctes.append(f"{stage.name} AS (\n{_indent(body)}\n)")
+        done.append(stage.name)
+
+    sql = "WITH\n" + ",\n".join(ctes) + f"\nSELECT * FROM {last}"
+    if order and until is None:
+        keys = rule.flat_order_by if flat else rule.order_by
+        sql += " ORDER BY " + ", ".join(f"{k} ASC NULLS LAST" for k in keys)
+    return Rendered(sql=sql, stages=tuple(done))
+
+
+def _indent(text: str) -> str:
+    return "\n".join(("  " + line) if line else line for line in text.splitlines())
