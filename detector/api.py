@@ -1,8 +1,8 @@
 """The Python API: run a rule on a folder of Parquet (or on mapped tables) and get Arrow or records.
 
-    from detector import run_table, run_rule
-    table = run_table(data="data/sample", now="2026-11-20T12:00:00Z")      # pyarrow.Table
-    alerts = run_rule(data="data/sample", now="latest", params={"lookback": "7d"})  # list of dicts
+from detector import run_table, run_rule
+table = run_table(data="data/sample", now="2026-11-20T12:00:00Z")      # pyarrow.Table
+alerts = run_rule(data="data/sample", now="latest", params={"lookback": "7d"})  # list of dicts
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ import duckdb
 import pyarrow as pa
 
 from detector import sources
-from detector.errors import SourceError
+from detector.errors import ParamError, SourceError
+from detector.literals import sql_literal
 from detector.params import Bindings, parse_instant
 from detector.render import Rendered, render
 from detector.rule import Rule
@@ -27,11 +28,16 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     con = duckdb.connect(":memory:")
     # Kusto datetimes are UTC; no local zone may leak into casts or output (semantics 5).
     con.execute("SET TimeZone = 'UTC'")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.execute("SELECT current_setting('memory_limit')")  # connection is live
-        con.execute(f"SET memory_limit = {sources.sql_literal(memory_limit)}")
+    try:
+        if threads is not None:
+            if threads < 1:
+                raise ParamError("threads", f"{threads} must be at least 1")
+            con.execute(f"SET threads = {int(threads)}")
+        if memory_limit is not None:
+            con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
+    except duckdb.Error as exc:
+        con.close()
+        raise ParamError("memory_limit", f"{memory_limit!r}: {str(exc).splitlines()[0]}") from None
     return con
 
 
@@ -40,7 +46,7 @@ def resolve_now(con: duckdb.DuckDBPyConnection, now: str | datetime | None) -> d
     if now is None or (isinstance(now, str) and now.strip().lower() == "now"):
         return datetime.now(UTC)
     if isinstance(now, str) and now.strip().lower() == "latest":
-        newest = con.execute('SELECT max("Timestamp") FROM "DeviceNetworkEvents"').fetchone()[0]
+        newest = con.execute('SELECT max("Timestamp") FROM "DeviceNetworkEvents"').fetchall()[0][0]
         if newest is None:
             raise SourceError("--now latest: DeviceNetworkEvents has no timestamped rows")
         return newest.astimezone(UTC)

@@ -126,9 +126,16 @@ def nows() -> st.SearchStrategy[datetime]:
 
 
 @st.composite
-def timestamps(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) -> datetime | None:
-    """Null, exact window edges (+-1us), recent, older, future or far-past instants, weighted towards traps."""
-    kind = draw(st.integers(0, 11))
+def timestamps(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS, inside: bool = False) -> datetime | None:
+    """Null, exact window edges (+-1us), recent, older, future or far-past instants, weighted towards traps.
+
+    `inside` draws only instants within the lookback (recent, or anywhere up to now)."""
+    if inside:
+        kind = draw(st.sampled_from([3, 4, 5, 6, 10]))
+        if kind == 6:
+            return now - draw(st.integers(0, int(windows.lookback / US) - 1)) * US
+    else:
+        kind = draw(st.integers(0, 11))
     if kind <= 2:  # exactly on a window edge, or one microsecond either side
         edge = draw(st.sampled_from(windows.edges()))
         return now - edge + draw(st.sampled_from([timedelta(0), US, -US]))
@@ -147,19 +154,23 @@ def timestamps(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) -> datet
 
 # ------------------------------------------------------------------------------------------------- rows
 @st.composite
-def device_info_rows(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) -> list[dict]:
-    """DeviceInfo snapshots for a few device names, each name with a profile (server share varies per fleet)."""
+def device_info_rows(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) -> tuple[list[dict], list]:
+    """DeviceInfo snapshots for a few device names, each name with a profile (server share varies per fleet).
+
+    Returns the rows and the names given the "server" profile (most, not all, of them end up servers)."""
     rows: list[dict] = []
-    n_names = draw(st.integers(0, len(DEVICE_NAMES)))
+    server_names: list = []
+    n_names = draw(st.sampled_from([0, 1, 3, 6, 12, 14, len(DEVICE_NAMES), len(DEVICE_NAMES)]))
     names = draw(st.lists(st.sampled_from(DEVICE_NAMES), min_size=n_names, max_size=n_names, unique=True))
-    server_share = draw(st.sampled_from([10, 8, 5]))  # out of 10
+    server_share = draw(st.sampled_from([10, 9, 7, 4]))  # out of 10
     for name in names:
         if draw(st.integers(0, 9)) < server_share:
             profile = "server"
+            server_names.append(name)
         else:
             profile = draw(st.sampled_from(["workstation", "mac", "noos", "random"]))
         device_id = draw(st.sampled_from(DEVICE_IDS))
-        for _ in range(draw(st.integers(1, 3))):
+        for snapshot in range(draw(st.integers(1, 3))):
             device_type = draw(st.sampled_from(["Server", "Server", None, "", "workstation", "Unknown"]))
             os_platform = draw(st.sampled_from(["WindowsServer2019", "Linux", "MacOS", "Windows10"]))
             if profile == "workstation":
@@ -172,14 +183,15 @@ def device_info_rows(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) ->
                 device_type = draw(st.sampled_from(DEVICE_TYPES))
                 os_platform = draw(st.sampled_from(OS_PLATFORMS))
             row = {
-                "Timestamp": draw(timestamps(now, windows)),
+                # A "server" is seen inside the lookback at least once (its other snapshots are anywhere).
+                "Timestamp": draw(timestamps(now, windows, inside=profile == "server" and snapshot == 0)),
                 "DeviceId": device_id,
                 "DeviceName": name,
                 "DeviceType": device_type,
                 "OSPlatform": os_platform,
             }
             rows.append({k: v for k, v in row.items() if v is not None or draw(st.booleans())})
-    return rows
+    return rows, server_names
 
 
 @st.composite
@@ -212,7 +224,7 @@ def network_event(
     else:
         ip, ip_type = draw(st.sampled_from(REMOTE_IPS)), draw(st.sampled_from(REMOTE_IP_TYPES))
     row = {
-        "Timestamp": draw(timestamps(now, windows)),
+        "Timestamp": draw(timestamps(now, windows, inside=clean)),
         "DeviceId": pick(device_id, DEVICE_IDS),
         "DeviceName": pick(name, DEVICE_NAMES),
         "ActionType": draw(st.sampled_from(["ConnectionSuccess", None] if clean else ACTION_TYPES)),
@@ -227,16 +239,21 @@ def network_event(
 
 
 @st.composite
-def vendor_burst(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) -> list[dict]:
-    """One vendor's software on 0..12 servers: crosses the `dcount_DeviceName < 10` threshold both ways."""
+def vendor_burst(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS, name_pools=()) -> list[dict]:
+    """One vendor's software on 0..12 servers: crosses the `dcount_DeviceName < 10` threshold both ways.
+
+    Names come from one of `name_pools` (e.g. the names DeviceInfo made servers) or from all DEVICE_NAMES.
+    """
     company = draw(st.sampled_from(COMPANIES))
-    n_servers = draw(st.integers(0, 12))
-    names = draw(st.lists(st.sampled_from(DEVICE_NAMES), min_size=n_servers, max_size=n_servers, unique=True))
+    pool = draw(st.sampled_from([p for p in name_pools if p] + [DEVICE_NAMES]))
+    low, high = draw(st.sampled_from([(0, 4), (5, 9), (9, 12)]))
+    n_servers = draw(st.integers(min(low, len(pool)), min(high, len(pool))))
+    names = draw(st.lists(st.sampled_from(pool), min_size=n_servers, max_size=n_servers, unique=True))
     shared_ip = draw(st.sampled_from(REMOTE_IPS))
     rows = []
     for name in names:
         pinned_ip = (shared_ip,) if draw(st.booleans()) else None
-        clean = draw(st.integers(0, 9)) < 8
+        clean = draw(st.integers(0, 19)) < 19
         event = network_event(now, windows, name=(name,), company=(company,), remote_ip=pinned_ip, clean=clean)
         rows.append(draw(event))
     return rows
@@ -252,9 +269,9 @@ def destination_crowd(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) -
 
 
 @st.composite
-def network_event_rows(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) -> list[dict]:
+def network_event_rows(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS, name_pools=()) -> list[dict]:
     rows: list[dict] = []
-    for burst in draw(st.lists(vendor_burst(now, windows), max_size=3)):
+    for burst in draw(st.lists(vendor_burst(now, windows, name_pools), max_size=4)):
         rows.extend(burst)
     for crowd in draw(st.lists(destination_crowd(now, windows), max_size=2)):
         rows.extend(crowd)
@@ -275,8 +292,11 @@ def with_duplicates(draw, rows: list[dict]) -> list[dict]:
 def fleets(draw, windows: Windows = DEFAULT_WINDOWS) -> Fleet:
     """A small random fleet; either table may be empty."""
     now = draw(nows())
-    device_info = draw(with_duplicates(draw(device_info_rows(now, windows))))
-    network_events = draw(with_duplicates(draw(network_event_rows(now, windows))))
+    device_info, server_names = draw(device_info_rows(now, windows))
+    known_names = list(dict.fromkeys(row.get("DeviceName") for row in device_info))
+    network_events = draw(network_event_rows(now, windows, (server_names, server_names, known_names)))
+    device_info = draw(with_duplicates(device_info))
+    network_events = draw(with_duplicates(network_events))
     return Fleet(now=now, device_info=device_info, network_events=network_events)
 
 

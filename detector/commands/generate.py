@@ -13,11 +13,14 @@ from detector.params import parse_instant
 
 
 def generate(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write DeviceInfo/ and DeviceNetworkEvents/ into.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write DeviceInfo/ and DeviceNetworkEvents/ into.")
+    ],
     servers: Annotated[int, typer.Option(help="Number of servers in the fleet.")] = 40,
     workstations: Annotated[int, typer.Option(help="Number of workstations in the fleet.")] = 60,
-    events: Annotated[int, typer.Option(help="Number of background network events (planted cases come on top).")]
-    = 20_000,
+    events: Annotated[
+        int, typer.Option(help="Number of background network events (planted cases come on top).")
+    ] = 20_000,
     days: Annotated[int, typer.Option(help="Days of history before --now.")] = 14,
     now: Annotated[
         str, typer.Option(help="The newest instant in the data, ISO-8601 (UTC when no zone is given).")
@@ -50,7 +53,6 @@ def generate(
     )
     for case in summary.planted:
         verdict = "alerts" if case.alerts else "no alert"
-        typer.echo(f"  planted {case.device:<18} {case.remote_ip}:{case.remote_port:<5} {verdict:8}  {case.why}")
-
-
-
+        typer.echo(
+            f"  planted {case.device:<18} {case.remote_ip}:{case.remote_port:<5} {verdict:8}  {case.why}"
+        )
