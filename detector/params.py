@@ -39,9 +39,7 @@ def parse_duration(name: str, text: Any) -> timedelta:
         match = _DURATION.match(str(text))
         unit = _UNITS.get(match.group(2).lower()) if match else None
         if unit is None:
-            raise ParamError(
-                name, f"{text!r} is not a duration (use a KQL timespan such as 14d, 36h, 90m, 30s)"
-            )
+            raise ParamError(name, f"{text!r} is not a duration (use a KQL timespan such as 14d, 36h, 90m, 30s)")
         span = unit * float(match.group(1))
     if span <= timedelta(0):
         raise ParamError(name, f"{text!r} must be longer than zero")

@@ -34,9 +34,7 @@ def resolve(rule: Rule, data: str | Path | None, overrides: dict[str, str] | Non
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(rule.tables))
     if unknown:
-        raise SourceError(
-            f"--table {unknown[0]}: the rule reads no such table (it reads {', '.join(rule.tables)})"
-        )
+        raise SourceError(f"--table {unknown[0]}: the rule reads no such table (it reads {', '.join(rule.tables)})")
     if data is not None and not Path(data).is_dir():
         raise SourceError(f"--data {data}: no such folder")
     tables = {}
@@ -91,9 +89,7 @@ def _parquet_files_below(folder: Path) -> list[str]:
             continue
         seen.add(real)
         dirs.sort()
-        found.extend(
-            os.path.join(root, n) for n in sorted(names) if n.endswith(".parquet") and not n.startswith(".")
-        )
+        found.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".parquet") and not n.startswith("."))
     return found
 
 

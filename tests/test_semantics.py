@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import NOW, conn, device
+from conftest import conn, device
 
 IP = "203.0.113.10"
 US = timedelta(microseconds=1)
@@ -165,9 +165,7 @@ def test_2_lookup_key_is_case_sensitive(fleet):
 def test_2_startswith_escapes_like_wildcards(fleet):
     # A custom excluded value containing LIKE wildcards is compared literally (in_list is equality, not LIKE).
     events = [conn("srv", RemoteIPType="Pub%"), conn("srv", "198.51.100.2", RemoteIPType="Public")]
-    assert fleet.alerts([device("srv")], events, excluded_ip_types=["Pub%"]) == {
-        "srv": [("198.51.100.2", 443)]
-    }
+    assert fleet.alerts([device("srv")], events, excluded_ip_types=["Pub%"]) == {"srv": [("198.51.100.2", 443)]}
 
 
 # ---- 3. Nulls in numbers ---------------------------------------------------------------------------------
@@ -177,9 +175,7 @@ def test_3_missing_prevalence_is_kept_and_packed_as_null(fleet):
     # With a prevalence window shorter than the connection's age, the lookup finds nothing: Prevalence is null,
     # `Prevalence < 6` is null, `isempty(Prevalence)` is true: the row stays, and Details keeps null values.
     [record] = fleet.run([device("srv")], [conn("srv", ago=timedelta(hours=3))], prevalence_window="1h")
-    assert record["set_Details"] == [
-        {"RemoteIP": IP, "RemotePort": 443, "Count": 1, "Prevalence": None, "URLs": None}
-    ]
+    assert record["set_Details"] == [{"RemoteIP": IP, "RemotePort": 443, "Count": 1, "Prevalence": None, "URLs": None}]
 
 
 def test_3_details_keep_key_order_and_types(fleet):

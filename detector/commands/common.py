@@ -54,16 +54,10 @@ Now = Annotated[
 ]
 RuleSlug = Annotated[
     str | None,
-    typer.Option(
-        "--rule", help="Rule folder under sql/ (needed only when there are several).", show_default=False
-    ),
+    typer.Option("--rule", help="Rule folder under sql/ (needed only when there are several).", show_default=False),
 ]
-Lookback = Annotated[
-    str | None, typer.Option(help=_help("lookback"), rich_help_panel=PANEL, show_default=False)
-]
-NewWindow = Annotated[
-    str | None, typer.Option(help=_help("new_window"), rich_help_panel=PANEL, show_default=False)
-]
+Lookback = Annotated[str | None, typer.Option(help=_help("lookback"), rich_help_panel=PANEL, show_default=False)]
+NewWindow = Annotated[str | None, typer.Option(help=_help("new_window"), rich_help_panel=PANEL, show_default=False)]
 PrevalenceWindow = Annotated[
     str | None, typer.Option(help=_help("prevalence_window"), rich_help_panel=PANEL, show_default=False)
 ]

@@ -13,9 +13,7 @@ from detector.params import parse_instant
 
 
 def generate(
-    out: Annotated[
-        Path, typer.Option("--out", help="Folder to write DeviceInfo/ and DeviceNetworkEvents/ into.")
-    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write DeviceInfo/ and DeviceNetworkEvents/ into.")],
     servers: Annotated[int, typer.Option(help="Number of servers in the fleet.")] = 40,
     workstations: Annotated[int, typer.Option(help="Number of workstations in the fleet.")] = 60,
     events: Annotated[
@@ -35,13 +33,14 @@ def generate(
         if sys.stderr.isatty():
             print(f"\rwriting events: {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
 
+    when = parse_instant("now", now)
     summary = generate_fleet(
         out,
         servers=servers,
         workstations=workstations,
         events=events,
         days=days,
-        now=parse_instant("now", now),
+        now=when,
         seed=seed,
         progress=progress,
     )
@@ -49,10 +48,8 @@ def generate(
         print(file=sys.stderr)
     typer.echo(
         f"wrote {summary.device_info_rows:,} DeviceInfo and {summary.network_event_rows:,} DeviceNetworkEvents rows "
-        f"({summary.servers} servers, {summary.workstations} workstations) to {out}, now = {iso(parse_instant('now', now))}"
+        f"({summary.servers} servers, {summary.workstations} workstations) to {out}, now = {iso(when)}"
     )
     for case in summary.planted:
         verdict = "alerts" if case.alerts else "no alert"
-        typer.echo(
-            f"  planted {case.device:<18} {case.remote_ip}:{case.remote_port:<5} {verdict:8}  {case.why}"
-        )
+        typer.echo(f"  planted {case.device:<18} {case.remote_ip}:{case.remote_port:<5} {verdict:8}  {case.why}")

@@ -29,9 +29,7 @@ def run(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output", "-o", help="Write to this file (atomically) instead of stdout.", show_default=False
-        ),
+        typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.", show_default=False),
     ] = None,
     flat: Annotated[
         bool,
