@@ -17,11 +17,10 @@ empty or contain quotes/LIKE wildcards) for the parameter test.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-UTC = timezone.utc
 US = timedelta(microseconds=1)
 
 # ------------------------------------------------------------------------------------------------- value pools

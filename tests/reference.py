@@ -10,7 +10,7 @@ Rows are dicts; a missing key is a null. Timestamps are timezone-aware datetimes
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 LISTENING = "ListeningConnectionCreated"
 FOUR_TO_SIX = "FourToSixMapping"
@@ -36,8 +36,8 @@ def timestamp(row: dict) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def after_ago(row: dict, now: datetime, window: timedelta) -> bool:
@@ -136,9 +136,7 @@ def servers_with_third_party_apps(
         servers_by_company.setdefault(company, set()).add(text(row, "DeviceName"))
     third_party = {company for company, names in servers_by_company.items() if len(names) < max_vendor_servers}
     return {
-        text(row, "DeviceName")
-        for row in events
-        if text(row, "InitiatingProcessVersionInfoCompanyName") in third_party
+        text(row, "DeviceName") for row in events if text(row, "InitiatingProcessVersionInfoCompanyName") in third_party
     }
 
 
@@ -152,9 +150,7 @@ def baseline(
 ) -> dict[BaselineKey, dict]:
     # let baseline (stages 1-6), §1/§5: summarize Count=count(), starttime=min(Timestamp), endtime=max(Timestamp)
     # by DeviceName, RemoteIP (coalesced strings) and RemotePort (a null port is its own group).
-    events = server_events(
-        network_events, third_party_servers, now, lookback, excluded_action_types, excluded_ip_types
-    )
+    events = server_events(network_events, third_party_servers, now, lookback, excluded_action_types, excluded_ip_types)
     groups: dict[BaselineKey, dict] = {}
     for row in events:
         key = (text(row, "DeviceName"), text(row, "RemoteIP"), row.get("RemotePort"))
@@ -270,8 +266,8 @@ def evaluate(
     """Evaluate the rule exactly as Kusto would (per semantics.md) on in-memory rows."""
     # §5: now() is one instant for the whole query.
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
-    now = now.astimezone(timezone.utc)
+        now = now.replace(tzinfo=UTC)
+    now = now.astimezone(UTC)
     excluded_action_types = tuple(excluded_action_types)
     excluded_ip_types = tuple(excluded_ip_types)
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
 
 _TESTS = Path(__file__).resolve().parent
 for _path in (str(_TESTS.parent), str(_TESTS)):  # the repo root (detector/) and tests/ (helpers, reference)
@@ -22,10 +23,10 @@ for _path in (str(_TESTS.parent), str(_TESTS)):  # the repo root (detector/) and
         sys.path.insert(0, _path)
 
 import reference  # noqa: E402
-from detector.api import run_rule  # noqa: E402
 from fleet_strategies import Fleet, Parameters, fleets, parameters, windows_of  # noqa: E402
 from helpers import write_fleet  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+
+from detector.api import run_rule  # noqa: E402
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 300))
 
@@ -57,9 +58,7 @@ def assert_same(actual: list[dict], expected: list[dict]) -> None:
 
 def run_both(fleet: Fleet, *, flat: bool, params: dict | None = None, kwargs: dict | None = None) -> None:
     note(f"DeviceInfo rows: {len(fleet.device_info)}, DeviceNetworkEvents rows: {len(fleet.network_events)}")
-    expected = reference.evaluate(
-        fleet.device_info, fleet.network_events, fleet.now, flat=flat, **(kwargs or {})
-    )
+    expected = reference.evaluate(fleet.device_info, fleet.network_events, fleet.now, flat=flat, **(kwargs or {}))
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_fleet(Path(tmp), fleet.device_info, fleet.network_events)
         actual = run_rule(data=folder, now=fleet.now, flat=flat, params=dict(params or {}))

@@ -6,7 +6,7 @@ Each case pins one or more items of /work/shared/spec/semantics.md (cited as §N
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ may or may no
 
 from reference import evaluate  # noqa: E402
 
-UTC = timezone.utc
 NOW = datetime(2024, 6, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 US = timedelta(microseconds=1)
 HOUR = timedelta(hours=1)
@@ -293,9 +292,7 @@ def test_no_prevalence_match_gives_nulls_and_is_kept():
     # §3/§4: lookup leftouter keeps the row with null Prevalence/URLs, and `isempty(Prevalence)` keeps it
     # even when the threshold would drop every real prevalence (max_prevalence=0).
     ev = [conn("SRV1", ip="198.51.100.1", Timestamp=NOW - 3 * DAY), conn("SRV1", ip="198.51.100.2")]
-    result = evaluate(
-        [server("SRV1")], ev, NOW, new_window=10 * DAY, prevalence_window=2 * DAY, max_prevalence=0
-    )
+    result = evaluate([server("SRV1")], ev, NOW, new_window=10 * DAY, prevalence_window=2 * DAY, max_prevalence=0)
     assert result == [
         {
             "DeviceName": "SRV1",

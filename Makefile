@@ -1,0 +1,45 @@
+# The two commands a new user needs: `make demo` and `make test`. Both set everything up on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOW    := 2026-11-20T12:00:00Z
+RULE   := supply_chain_network_connections
+
+.PHONY: install demo test lint format snapshots fuzz sample clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install  ## run the rule on the bundled sample fleet and print the alerts
+	$(BIN)/detector run --data data/sample --now $(NOW) --format table
+
+test: install  ## lint, then the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+snapshots: install  ## regenerate the golden SQL under tests/golden/ (review the diff)
+	$(BIN)/detector sql --now $(NOW) > tests/golden/$(RULE).duckdb.sql
+
+fuzz: install  ## the differential fuzz, much longer than in CI
+	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py
+
+sample: install  ## regenerate data/sample (see data/README.md)
+	$(BIN)/detector generate --out data/sample --now $(NOW)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
