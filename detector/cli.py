@@ -6,6 +6,7 @@ import typer
 
 from detector.commands import common
 from detector.commands.generate import generate
+from detector.commands.rule import rule
 from detector.commands.run import run
 from detector.commands.sql import sql
 
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.command("run")(common.handle_errors(run))
 app.command("sql")(common.handle_errors(sql))
 app.command("generate")(common.handle_errors(generate))
+app.command("rule")(common.handle_errors(rule))
 
 
 def main() -> None:

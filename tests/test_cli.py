@@ -182,7 +182,7 @@ def test_sql_rejects_latest():
     assert result.exit_code == 2 and "needs data" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["run", "sql", "generate"])
+@pytest.mark.parametrize("command", ["run", "sql", "generate", "rule"])
 def test_help_explains_every_option(command):
     result = invoke(command, "--help")
     assert result.exit_code == 0
@@ -194,3 +194,28 @@ def test_help_explains_every_option(command):
         match = re.match(r"^\W*(--[a-z-]+)\s+(?:-\w\s+)?\S+\s+\S", line)
         if match:
             assert len(line.split()) > 3, f"{match.group(1)} has no help"
+
+
+def test_rule_prints_the_card_from_rule_toml():
+    from detector.rule import load_rule
+
+    rule = load_rule()
+    result = invoke("rule")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert out.startswith(rule.name + "\n")
+    assert rule.source_url in out and "Cyb3rMonk" in out
+    assert "Command and Control (TA0011)" in out
+    for e in rule.event_coverage:
+        assert e["title"] in out
+    assert "--lookback: 14d" in out and "--max-prevalence: 6" in out
+    assert "--excluded-ip-types: Private, Loopback" in out
+    assert "RemoteIPType in Private, Loopback" in out
+    assert "Output fields: DeviceName, set_Details" in out
+    for s in rule.stages:
+        assert s.file in out
+
+
+def test_unknown_rule_is_an_error():
+    result = invoke("rule", "--rule", "nope")
+    assert result.exit_code == 2 and "unknown rule 'nope'" in result.stderr

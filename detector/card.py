@@ -1,0 +1,42 @@
+"""The rule card as text: what `detector rule` prints, from rule.toml alone."""
+
+from __future__ import annotations
+
+import textwrap
+
+from detector.rule import Rule
+
+
+def _default(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(value) or "(none)"
+    return str(value)
+
+
+def card(rule: Rule) -> str:
+    wrap = textwrap.TextWrapper(width=100, initial_indent="  ", subsequent_indent="  ")
+    out = [rule.name, "=" * len(rule.name), ""]
+    out += [wrap.fill(rule.description), ""]
+    out += [f"Author:   {rule.author}", f"Source:   {rule.source_url}", f"Rule id:  {rule.slug}", ""]
+    out.append("MITRE ATT&CK")
+    for m in rule.mitre:
+        techniques = ", ".join(m.get("techniques") or []) or "no specific technique"
+        out.append(f"  {m['tactic']} ({m['tactic_id']}): {techniques}")
+    out += ["", "Event coverage"]
+    out += [f"  {e['provider']:<30} {e['event']:<14} {e['title']}" for e in rule.event_coverage]
+    out += ["", "Tables read"]
+    out += [f"  {name}: {', '.join(cols)}" for name, cols in rule.tables.items()]
+    out += ["", "Parameters (option: default, help)"]
+    for p in rule.params.values():
+        out.append(f"  --{p.name.replace('_', '-')}: {_default(p.default)}  [{p.type}]")
+        out.append(textwrap.fill(p.help, width=100, initial_indent="      ", subsequent_indent="      "))
+    out += ["", "Exclusions (rows the rule drops)"]
+    for e in rule.exclusions:
+        note = f"  ({e['note']})" if e.get("note") else ""
+        out.append(f"  {e['field']} {e['kind']} {', '.join(e['values'])}{note}")
+    out += ["", "Stages"]
+    for s in rule.stages:
+        label = f"Stage {s.stage}" if s.stage else (s.binding or "")
+        out.append(f"  {s.file:<40} {label}")
+    out += ["", f"Output fields: {', '.join(rule.output_fields)}"]
+    return "\n".join(out) + "\n"
