@@ -36,7 +36,6 @@ def card(rule: Rule) -> str:
         out.append(f"  {e['field']} {e['kind']} {', '.join(e['values'])}{note}")
     out += ["", "Stages"]
     for s in rule.stages:
-        label = f"Stage {s.stage}" if s.stage else (s.binding or "")
-        out.append(f"  {s.file:<40} {label}")
+        out.append(f"  {s.file:<40} {s.title}")
     out += ["", f"Output fields: {', '.join(rule.output_fields)}"]
     return "\n".join(out) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from detector.commands import common
+from detector.commands.explain import explain_command
 from detector.commands.generate import generate
 from detector.commands.rule import rule
 from detector.commands.run import run
@@ -22,6 +23,7 @@ app.command("run")(common.handle_errors(run))
 app.command("sql")(common.handle_errors(sql))
 app.command("generate")(common.handle_errors(generate))
 app.command("rule")(common.handle_errors(rule))
+app.command("explain")(common.handle_errors(explain_command))
 
 
 def main() -> None:

@@ -50,12 +50,14 @@ def render(
     until: str | None = None,
     flat: bool = False,
     order: bool = True,
+    tail: str | None = None,
 ) -> Rendered:
     """The rule as one SQL statement.
 
     source: maps a table name to the SQL that names it (default: the quoted table name).
     until:  end the chain at this stage (for counting rows after each stage); implies no ORDER BY.
     flat:   end at the rule's flat stage, one row per connection.
+    tail:   a query over the CTEs to end with instead of `SELECT * FROM <last>` (built by the caller).
     """
     env = _environment()
     source = source or (lambda table: sql_identifier(table, dialect))
@@ -120,6 +122,8 @@ def render(
         ctes.append(f"{stage.name} AS (\n{_indent(body)}\n)")
         done.append(stage.name)
 
+    if tail is not None:
+        return Rendered(sql="WITH\n" + ",\n".join(ctes) + "\n" + tail, stages=tuple(done))
     sql = "WITH\n" + ",\n".join(ctes) + f"\nSELECT * FROM {last}"
     if order and until is None:
         keys = rule.flat_order_by if flat else rule.order_by

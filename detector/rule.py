@@ -36,6 +36,13 @@ class Stage:
     stage: int | None = None  # the seed's "Stage N", when this CTE is one of them
     binding: str | None = None  # the KQL `let` this CTE belongs to, when it is not a numbered stage
     flat: bool = False  # the CTE `--flat` ends at: one row per connection
+    label: str | None = None  # how people see it (explain, rule card); default from stage / binding
+
+    @property
+    def title(self) -> str:
+        if self.label:
+            return self.label
+        return f"Stage {self.stage}" if self.stage else f"let {self.binding}"
 
 
 @dataclass(frozen=True)
