@@ -55,9 +55,8 @@ def explain(con: duckdb.DuckDBPyConnection, rule: Rule, bindings: Bindings, devi
     for stage in rule.stages:
         has_device = "DeviceName" in _columns(con, rule, bindings, stage.name)
         device_rows = f"count(*) FILTER (WHERE DeviceName = {who})" if who and has_device else "NULL"
-        parts.append(
-            f"SELECT {sql_literal(stage.name)} AS stage, count(*) AS n, {device_rows} AS d FROM {sql_identifier(stage.name)}"
-        )
+        name = sql_literal(stage.name)
+        parts.append(f"SELECT {name} AS stage, count(*) AS n, {device_rows} AS d FROM {sql_identifier(stage.name)}")
     rows = con.execute(render(rule, bindings, tail="\nUNION ALL\n".join(parts)).sql).fetchall()
     by_name = {name: (n, d) for name, n, d in rows}
     counts = tuple(StageCount(s, *by_name[s.name]) for s in rule.stages)
