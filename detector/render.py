@@ -7,6 +7,7 @@ with sqlglot. Each stage body is parsed by sqlglot, so a broken template fails h
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,14 +32,27 @@ class Rendered:
     stages: tuple[str, ...]  # CTE names, in order
 
 
-def _environment() -> SandboxedEnvironment:
+@functools.lru_cache(maxsize=16)
+def _environment(dialect: str = "duckdb") -> SandboxedEnvironment:
+    """One sandboxed environment per dialect, so templates are compiled once per process."""
     env = SandboxedEnvironment(
         loader=FileSystemLoader(str(sql_root())),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
     )
+    env.filters["lit"] = lambda value: literal(value).sql(dialect=dialect)
     return env
+
+
+@functools.lru_cache(maxsize=512)
+def _check_parses(body: str, dialect: str) -> str | None:
+    """The parse error of one stage body, or None; cached, as the same body is rendered again and again."""
+    try:
+        sqlglot.parse_one(body, read=dialect)
+    except ParseError as exc:
+        return str(exc)
+    return None
 
 
 def render(
@@ -59,7 +73,7 @@ def render(
     flat:   end at the rule's flat stage, one row per connection.
     tail:   a query over the CTEs to end with instead of `SELECT * FROM <last>` (built by the caller).
     """
-    env = _environment()
+    env = _environment(dialect)
     source = source or (lambda table: sql_identifier(table, dialect))
     last = until or (rule.flat_stage.name if flat else rule.stages[-1].name)
     names = [s.name for s in rule.stages]
@@ -92,7 +106,6 @@ def render(
         "now": now_sql,
         "tables": rule.tables,
     }
-    env.filters["lit"] = lit
     done: list[str] = []
 
     def ref(name: str) -> str:
@@ -115,10 +128,9 @@ def render(
             raise RuleError(f"{rule.folder / stage.file}: {exc}") from exc
         if not body.startswith("--"):
             raise RuleError(f"{rule.folder / stage.file}: must open with a '--' comment naming its stage")
-        try:
-            sqlglot.parse_one(body, read="duckdb" if dialect == "duckdb" else dialect)
-        except ParseError as exc:
-            raise RuleError(f"{rule.folder / stage.file}: SQL does not parse: {exc}") from exc
+        error = _check_parses(body, dialect)
+        if error:
+            raise RuleError(f"{rule.folder / stage.file}: SQL does not parse: {error}")
         ctes.append(f"{stage.name} AS (\n{_indent(body)}\n)")
         done.append(stage.name)
 
