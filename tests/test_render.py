@@ -78,8 +78,12 @@ def test_ref_must_name_an_earlier_stage(rule, tmp_path, monkeypatch):
     first = rule.stages[0].file
     (folder / first).write_text("-- broken\nSELECT * FROM {{ ref('baseline') }}")
     monkeypatch.setattr(render_module, "sql_root", lambda: tmp_path)
-    with pytest.raises(RuleError, match="ref\\('baseline'\\) names no earlier stage"):
-        render(rule, bind(rule, now=NOW))
+    render_module._environment.cache_clear()  # environments are cached per process
+    try:
+        with pytest.raises(RuleError, match="ref\\('baseline'\\) names no earlier stage"):
+            render(rule, bind(rule, now=NOW))
+    finally:
+        render_module._environment.cache_clear()
 
 
 def test_golden_duckdb_sql(rule):
