@@ -131,7 +131,8 @@ def render(
         error = _check_parses(body, dialect)
         if error:
             raise RuleError(f"{rule.folder / stage.file}: SQL does not parse: {error}")
-        ctes.append(f"{stage.name} AS (\n{_indent(body)}\n)")
+        # Bodies go in as rendered: re-indenting would change string literals that span lines.
+        ctes.append(f"{stage.name} AS (\n{body}\n)")
         done.append(stage.name)
 
     if tail is not None:
@@ -141,7 +142,3 @@ def render(
         keys = rule.flat_order_by if flat else rule.order_by
         sql += " ORDER BY " + ", ".join(f"{k} ASC NULLS LAST" for k in keys)
     return Rendered(sql=sql, stages=tuple(done))
-
-
-def _indent(text: str) -> str:
-    return "\n".join(("  " + line) if line else line for line in text.splitlines())
