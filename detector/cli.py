@@ -7,6 +7,7 @@ import typer
 from detector.commands import common
 from detector.commands.explain import explain_command
 from detector.commands.generate import generate
+from detector.commands.ingest import ingest
 from detector.commands.rule import rule
 from detector.commands.run import run
 from detector.commands.sql import sql
@@ -24,6 +25,7 @@ app.command("sql")(common.handle_errors(sql))
 app.command("generate")(common.handle_errors(generate))
 app.command("rule")(common.handle_errors(rule))
 app.command("explain")(common.handle_errors(explain_command))
+app.command("ingest")(common.handle_errors(ingest))
 
 
 def main() -> None:

@@ -182,7 +182,7 @@ def test_sql_rejects_latest():
     assert result.exit_code == 2 and "needs data" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["run", "sql", "generate", "rule", "explain"])
+@pytest.mark.parametrize("command", ["run", "sql", "generate", "rule", "explain", "ingest"])
 def test_help_explains_every_option(command):
     result = invoke(command, "--help")
     assert result.exit_code == 0
