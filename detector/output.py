@@ -79,12 +79,17 @@ def _rows_for_table(records: list[dict]) -> list[dict]:
     return rows
 
 
+def _urls(urls: list[str] | None) -> str:
+    """A URL set for people: comma-separated, the empty URL (a connection without one) shown as ""."""
+    return ", ".join(u or '""' for u in urls or [])
+
+
 def _table(records: list[dict]) -> str:
     rows = _rows_for_table(records)
     if not rows:
         return "no alerts\n"
     columns = list(rows[0])
-    cells = [[_cell(r[c]) if c != "URLs" else ", ".join(r[c] or []) for c in columns] for r in rows]
+    cells = [[_cell(r[c]) if c != "URLs" else _urls(r[c]) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
