@@ -58,9 +58,9 @@ def test_bad_instants(text):
 
 def test_ints():
     assert parse_int("max_prevalence", "6", 1) == 6
-    for bad in ("six", "6.5", "0", True, "1;", str(2**40)):
+    for bad in ("six", "6.5", "-1", True, "1;", str(2**40)):
         with pytest.raises(ParamError, match="max_prevalence"):
-            parse_int("max_prevalence", bad, 1)
+            parse_int("max_prevalence", bad, 0)
 
 
 def test_lists():
