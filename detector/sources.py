@@ -8,8 +8,6 @@ extra columns are ignored. The view casts each needed column to its Kusto type: 
 
 from __future__ import annotations
 
-import glob as globlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +16,7 @@ import duckdb
 from detector.errors import SourceError
 from detector.literals import sql_identifier, sql_literal
 from detector.rule import Rule
-
-_GLOB_CHARS = set("*?[")
+from detector.storage import has_glob, register_filesystems, store_for
 
 
 @dataclass(frozen=True)
@@ -30,67 +27,55 @@ class Table:
 
 
 def resolve(rule: Rule, data: str | Path | None, overrides: dict[str, str] | None = None) -> dict[str, Table]:
-    """Map each table the rule reads to its Parquet files."""
+    """Map each table the rule reads to its Parquet files, local or in a data lake (s3://...)."""
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(rule.tables))
     if unknown:
         raise SourceError(f"--table {unknown[0]}: the rule reads no such table (it reads {', '.join(rule.tables)})")
-    if data is not None and not Path(data).is_dir():
+    data = None if data is None else str(data)
+    if data is not None and not store_for(data).is_dir(data):
         raise SourceError(f"--data {data}: no such folder")
     tables = {}
     for name in rule.tables:
         if name in overrides:
             tables[name] = _from_location(name, overrides[name])
         elif data is not None:
-            tables[name] = _from_data_dir(name, Path(data))
+            tables[name] = _from_data_dir(name, data)
         else:
             raise SourceError(f"table {name}: give --data DIR or --table {name}=PATH")
     return tables
 
 
-def _from_data_dir(name: str, data: Path) -> Table:
-    single, folder = data / f"{name}.parquet", data / name
-    if single.is_file() and folder.is_dir():
+def _from_data_dir(name: str, data: str) -> Table:
+    store = store_for(data)
+    single, folder = store.join(data, f"{name}.parquet"), store.join(data, name)
+    if store.is_file(single) and store.is_dir(folder):
         raise SourceError(f"table {name}: both {single} and {folder}/ exist; keep one")
-    if single.is_file():
-        return _from_location(name, str(single))
-    if folder.is_dir():
-        return _from_location(name, str(folder))
+    if store.is_file(single):
+        return _from_location(name, single)
+    if store.is_dir(folder):
+        return _from_location(name, folder)
     raise SourceError(f"table {name}: neither {single} nor a folder {folder}/ exists")
 
 
 def _from_location(name: str, location: str) -> Table:
-    path = Path(location)
-    if path.is_dir():
-        files = _parquet_files_below(path)
+    store = store_for(location)
+    if store.is_dir(location):
+        files = store.parquet_below(location)
         if not files:
             raise SourceError(f"table {name}: no .parquet files in {location}")
-    elif path.is_file():
-        files = [str(path)]
-    elif _GLOB_CHARS & set(location):
-        files = sorted(f for f in globlib.glob(location, recursive=True) if os.path.isfile(f))
+    elif store.is_file(location):
+        files = [location]
+    elif has_glob(location):
+        files = store.glob(location)
         if not files:
             raise SourceError(f"table {name}: no files match {location}")
     else:
         raise SourceError(f"table {name}: {location} does not exist")
     for f in files:
-        if os.path.getsize(f) == 0:
+        if store.size(f) == 0:
             raise SourceError(f"table {name}: {f} is an empty (zero-byte) file, not Parquet")
     return Table(name=name, location=location, files=tuple(files))
-
-
-def _parquet_files_below(folder: Path) -> list[str]:
-    """Every *.parquet below folder, following symlinks but never around a loop."""
-    found, seen = [], set()
-    for root, dirs, names in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs.sort()
-        found.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".parquet") and not n.startswith("."))
-    return found
 
 
 def scan_sql(table: Table) -> str:
@@ -124,6 +109,7 @@ def _cast(column: str, kusto_type: str, found: str) -> str:
 
 def register(con: duckdb.DuckDBPyConnection, rule: Rule, tables: dict[str, Table]) -> None:
     """Create one view per table, named as the table, with the rule's columns in their Kusto types."""
+    register_filesystems(con, [f for t in tables.values() for f in t.files])
     for name, table in tables.items():
         found = _describe(con, table)
         select = []

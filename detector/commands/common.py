@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,11 +25,13 @@ def _help(name: str) -> str:
 PANEL = "Rule parameters"
 
 Data = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--data",
+        metavar="DIR",
         help="Folder holding DeviceInfo and DeviceNetworkEvents, each as NAME.parquet or a folder NAME/ of "
-        "Parquet files at any depth (hive folders such as date=2026-11-20/ are fine).",
+        "Parquet files at any depth (hive folders such as date=2026-11-20/ are fine). A data-lake prefix such as "
+        "s3://bucket/defender works too (credentials from the usual AWS variables and profiles).",
         show_default=False,
     ),
 ]

@@ -1,0 +1,128 @@
+"""Where tables live: the local file system, or a data lake (`s3://bucket/prefix`, any fsspec protocol).
+
+Both answer the same few questions (is this a folder, a file, which Parquet files lie below, how big is a file),
+so `sources` finds tables the same way everywhere. Remote paths are read by DuckDB through the same fsspec
+file system, registered with the connection: no DuckDB extension has to be downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob as globlib
+import os
+from typing import Any
+
+from detector.errors import SourceError
+
+_GLOB_CHARS = set("*?[")
+
+
+def is_remote(location: str) -> bool:
+    return "://" in location and not location.startswith("file://")
+
+
+def has_glob(location: str) -> bool:
+    return bool(_GLOB_CHARS & set(location))
+
+
+class LocalStore:
+    protocol = None
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def is_file(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def join(self, folder: str, name: str) -> str:
+        return os.path.join(folder, name)
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(path)
+
+    def parquet_below(self, folder: str) -> list[str]:
+        """Every *.parquet below folder, following symlinks but never around a loop."""
+        found, seen = [], set()
+        for root, dirs, names in os.walk(folder, followlinks=True):
+            real = os.path.realpath(root)
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs.sort()
+            found.extend(os.path.join(root, n) for n in sorted(names) if _is_parquet(n))
+        return found
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(f for f in globlib.glob(pattern, recursive=True) if os.path.isfile(f))
+
+
+class RemoteStore:
+    """An fsspec file system (s3fs for s3://). Credentials come from the usual environment: for S3, the
+    AWS_* variables, ~/.aws profiles (AWS_PROFILE) or an instance role; AWS_ENDPOINT_URL for S3-compatible stores."""
+
+    def __init__(self, protocol: str):
+        self.protocol = protocol
+        self.fs = _filesystem(protocol)
+
+    def _url(self, path: str) -> str:
+        return path if "://" in path else f"{self.protocol}://{path}"
+
+    def _call(self, what: str, path: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # network, credentials, permissions: say which path and why
+            raise SourceError(f"{path}: cannot {what}: {type(exc).__name__}: {exc}") from exc
+
+    def is_dir(self, path: str) -> bool:
+        return self._call("list", path, lambda: self.fs.isdir(path))
+
+    def is_file(self, path: str) -> bool:
+        return self._call("read", path, lambda: self.fs.isfile(path))
+
+    def join(self, folder: str, name: str) -> str:
+        return folder.rstrip("/") + "/" + name
+
+    def size(self, path: str) -> int:
+        return self._call("read", path, lambda: self.fs.size(path))
+
+    def parquet_below(self, folder: str) -> list[str]:
+        found = self._call("list", folder, lambda: self.fs.find(folder))
+        return [self._url(p) for p in sorted(found) if _is_parquet(p.rsplit("/", 1)[-1])]
+
+    def glob(self, pattern: str) -> list[str]:
+        found = self._call("list", pattern, lambda: self.fs.glob(pattern))
+        return [self._url(p) for p in sorted(found) if not self.fs.isdir(p)]
+
+
+def _is_parquet(name: str) -> bool:
+    return name.endswith(".parquet") and not name.startswith(".")
+
+
+@functools.lru_cache(maxsize=8)
+def _filesystem(protocol: str) -> Any:
+    try:
+        import fsspec
+
+        return fsspec.filesystem(protocol)
+    except ImportError as exc:
+        extra = "s3" if protocol in ("s3", "s3a") else "lake"
+        raise SourceError(
+            f"reading {protocol}:// paths needs fsspec and its {protocol} driver: pip install 'kql-detector[{extra}]'"
+        ) from exc
+    except ValueError as exc:
+        raise SourceError(f"{protocol}:// is not a known file system: {exc}") from exc
+
+
+def store_for(location: str) -> LocalStore | RemoteStore:
+    return RemoteStore(location.split("://", 1)[0]) if is_remote(location) else LocalStore()
+
+
+def register_filesystems(con: Any, paths: list[str]) -> None:
+    """Let DuckDB read the remote paths through the same fsspec file systems (once per protocol)."""
+    for protocol in sorted({p.split("://", 1)[0] for p in paths if is_remote(p)}):
+        fs = _filesystem(protocol)
+        if not con.filesystem_is_registered(fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]):
+            con.register_filesystem(fs)
