@@ -1,20 +1,24 @@
-"""The Python API: run a rule on a folder of Parquet (or on mapped tables) and get Arrow or records.
+"""The Python API: run a rule on a folder of Parquet, on mapped files, or on tables already in a DuckDB
+connection, and get Arrow or records.
 
-from detector import run_table, run_rule
-table = run_table(data="data/sample", now="2026-11-20T12:00:00Z")      # pyarrow.Table
-alerts = run_rule(data="data/sample", now="latest", params={"lookback": "7d"})  # list of dicts
+    from detector import run_table, run_rule
+    table = run_table(data="data/sample", now="2026-11-20T12:00:00Z")                # pyarrow.Table
+    alerts = run_rule(data="data/sample", now="latest", params={"lookback": "7d"})   # list of dicts
+    table = run_table(connection=con, tables={"DeviceNetworkEvents": "lake.net_events"}, now="latest")
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
-from detector import engine
+from detector import engine, sources
 from detector.params import bind
 from detector.rule import load_rule
 
@@ -29,10 +33,24 @@ def run_table(
     rule: str | None = None,
     threads: int | None = None,
     memory_limit: str | None = None,
+    connection: duckdb.DuckDBPyConnection | None = None,
 ) -> pa.Table:
-    """Run the rule and return its result as Arrow: nested (DeviceName, set_Details) or flat."""
+    """Run the rule and return its result as Arrow: nested (DeviceName, set_Details) or flat.
+
+    data / tables: a folder, or table name -> Parquet file, folder or glob (local or s3://).
+    connection: run on tables already in this DuckDB connection instead; `tables` then maps a rule table to a
+    table or view name there (default: the same name). Its session time zone is set to UTC (Kusto's), and typed
+    views named detector__<Table> are created in it.
+    """
     loaded = load_rule(rule)
     bindings = bind(loaded, params)
+    if connection is not None:
+        if data is not None:
+            raise ValueError("give either data= or connection=, not both")
+        connection.execute("SET TimeZone = 'UTC'")
+        views = sources.register_connection_tables(connection, loaded, dict(tables or {}))
+        bindings = replace(bindings, now=engine.resolve_now(connection, now, views["DeviceNetworkEvents"]))
+        return engine.execute(connection, loaded, bindings, None, flat=flat, source=views.__getitem__).table
     con = engine.connect(threads=threads, memory_limit=memory_limit)
     try:
         bindings, found = engine.prepare(con, loaded, bindings, data=data, tables=dict(tables or {}), now=now)

@@ -41,12 +41,14 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     return con
 
 
-def resolve_now(con: duckdb.DuckDBPyConnection, now: str | datetime | None) -> datetime:
+def resolve_now(
+    con: duckdb.DuckDBPyConnection, now: str | datetime | None, events: str = '"DeviceNetworkEvents"'
+) -> datetime:
     """`now` for the run: an instant, 'now' / None = the current UTC time, 'latest' = newest network event."""
     if now is None or (isinstance(now, str) and now.strip().lower() == "now"):
         return datetime.now(UTC)
     if isinstance(now, str) and now.strip().lower() == "latest":
-        newest = con.execute('SELECT max("Timestamp") FROM "DeviceNetworkEvents"').fetchall()[0][0]
+        newest = con.execute(f'SELECT max("Timestamp") FROM {events}').fetchall()[0][0]
         if newest is None:
             raise SourceError("--now latest: DeviceNetworkEvents has no timestamped rows")
         return newest.astimezone(UTC)

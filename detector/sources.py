@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
 from detector.errors import SourceError
 from detector.literals import sql_identifier, sql_literal
@@ -111,22 +113,42 @@ def register(con: duckdb.DuckDBPyConnection, rule: Rule, tables: dict[str, Table
     """Create one view per table, named as the table, with the rule's columns in their Kusto types."""
     register_filesystems(con, [f for t in tables.values() for f in t.files])
     for name, table in tables.items():
-        found = _describe(con, table)
-        select = []
-        for column, kusto_type in rule.tables[name].items():
-            actual = _column(found, column)
-            if actual is None:
-                raise SourceError(f"table {name}: column {column} is missing from {_which(table)}")
-            if kusto_type == "timestamp" and not _timestamp_like(found[actual]):
-                raise SourceError(
-                    f"table {name}: column {actual} in {_which(table)} has type {found[actual]}, "
-                    "expected a timestamp or ISO-8601 text"
-                )
-            expr = _cast(actual, kusto_type, found[actual])
-            select.append(f"{expr} AS {sql_identifier(column)}")
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {sql_identifier(name)} AS SELECT {', '.join(select)} FROM {scan_sql(table)}"
-        )
+        _typed_view(con, rule, name, sql_identifier(name), scan_sql(table), _describe(con, table), _which(table))
+
+
+def register_connection_tables(
+    con: duckdb.DuckDBPyConnection, rule: Rule, names: dict[str, str] | None = None, prefix: str = "detector__"
+) -> dict[str, str]:
+    """Typed views over tables already in the connection (`names` maps a rule table to the user's table, default
+    the same name). Returns rule table -> view name, for `render(source=...)`."""
+    views = {}
+    for name in rule.tables:
+        where = (names or {}).get(name, name)
+        try:
+            source = exp.to_table(where).sql(dialect="duckdb", identify=True)
+            found = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        except (duckdb.Error, sqlglot.errors.ParseError) as exc:
+            raise SourceError(f"table {name}: cannot read {where!r} in the connection: {_first_line(exc)}") from exc
+        views[name] = sql_identifier(prefix + name)
+        _typed_view(con, rule, name, views[name], source, found, f"connection table {where}")
+    return views
+
+
+def _typed_view(
+    con: duckdb.DuckDBPyConnection, rule: Rule, name: str, view: str, source: str, found: dict[str, str], which: str
+) -> None:
+    select = []
+    for column, kusto_type in rule.tables[name].items():
+        actual = _column(found, column)
+        if actual is None:
+            raise SourceError(f"table {name}: column {column} is missing from {which}")
+        if kusto_type == "timestamp" and not _timestamp_like(found[actual]):
+            raise SourceError(
+                f"table {name}: column {actual} in {which} has type {found[actual]}, "
+                "expected a timestamp or ISO-8601 text"
+            )
+        select.append(f"{_cast(actual, kusto_type, found[actual])} AS {sql_identifier(column)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {', '.join(select)} FROM {source}")
 
 
 def _column(found: dict[str, str], column: str) -> str | None:

@@ -199,3 +199,20 @@ def test_glob_matching_nothing(tmp_path):
 def test_unicode_and_long_strings_pass_through(tmp_path):
     name = "сервер-日本-" + "x" * 5000
     assert run(data=write_fleet(tmp_path, [device(name)], [conn(name)]))[0]["DeviceName"] == name
+
+
+def test_tables_already_in_a_duckdb_connection(tmp_path):
+    import duckdb
+
+    from detector.api import run_table
+
+    folder = write_fleet(tmp_path, [device("srv")], [conn("srv")])
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA lake")
+    con.execute(f"CREATE TABLE lake.net AS SELECT * FROM read_parquet('{folder}/DeviceNetworkEvents.parquet')")
+    con.execute(f"CREATE TABLE DeviceInfo AS SELECT * FROM read_parquet('{folder}/DeviceInfo.parquet')")
+    table = run_table(connection=con, tables={"DeviceNetworkEvents": "lake.net"}, now="latest")
+    assert table.to_pylist() == ALERT
+    assert run_table(connection=con, tables={"DeviceNetworkEvents": "lake.net"}, now=NOW).to_pylist() == ALERT
+    with pytest.raises(SourceError, match="table DeviceNetworkEvents: cannot read 'lake.nope' in the connection"):
+        run_table(connection=con, tables={"DeviceNetworkEvents": "lake.nope"}, now=NOW)
