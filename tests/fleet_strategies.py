@@ -88,6 +88,30 @@ COHERENT_IPS = [
     ("", "Public"),
     (None, None),
 ]
+PUBLIC_IPS = [pair for pair in COHERENT_IPS if pair[1] == "Public"]
+# Pairs the rule KEEPS although a careless translation drops them (case, nulls, near-miss prefixes).
+KEPT_TRAP_IPS = [
+    ("::ffff:203.0.113.5", "fourtosixmapping"),
+    ("::FFFF:198.51.100.7", "FOURTOSIXMAPPING"),
+    ("10.0.0.5", "PRIVATE"),
+    ("127.0.0.1", "loopback"),
+    ("2001:db8::1", "FourToSixMapping"),
+    (None, "FourToSixMapping"),
+    ("", "FourToSixMapping"),
+    ("::ffff", "FourToSixMapping"),
+    (" ::ffff:1.1.1.1", "FourToSixMapping"),
+    ("198.51.100.7", None),
+    ("203.0.113.5", ""),
+]
+# Pairs the rule DROPS although a careless translation keeps them (case-insensitive startswith).
+DROPPED_TRAP_IPS = [
+    ("::FFFF:198.51.100.7", "FourToSixMapping"),
+    ("::Ffff:10.0.0.1", "FourToSixMapping"),
+    ("::ffff:203.0.113.5", "FourToSixMapping"),
+    ("10.0.0.5", "Private"),
+    ("127.0.0.1", "Loopback"),
+]
+KEPT_ACTION_TYPES = ["ConnectionSuccess", "ConnectionSuccess", None, "", "listeningconnectioncreated"]
 REMOTE_PORTS = [443, 443, 80, 8443, 0, 65535, None, None]
 REMOTE_URLS = ["", None, "a.example", "A.example", "b.example", "Z.example", "é.example", "x_y%z.example", "it's"]
 COMPANIES = ["Acme", "acme", "Microsoft Corporation", "Vendor ", "", None]
@@ -124,29 +148,34 @@ def nows() -> st.SearchStrategy[datetime]:
     )
 
 
+# How often each kind of instant is drawn (sampled_from shrinks towards the first: an edge).
+TIME_KINDS = ["edge", "edge", "edge", "new", "new", "new", "new", "anywhere", "anywhere", "future", "now", "null"]
+INSIDE_KINDS = ["inner edge", "inner edge", "lookback", "new", "now"]
+
+
 @st.composite
 def timestamps(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS, inside: bool = False) -> datetime | None:
     """Null, exact window edges (+-1us), recent, older, future or far-past instants, weighted towards traps.
 
-    `inside` draws only instants within the lookback (recent, or anywhere up to now)."""
-    if inside:
-        kind = draw(st.sampled_from([3, 4, 5, 6, 10]))
-        if kind == 6:
-            return now - draw(st.integers(0, int(windows.lookback / US) - 1)) * US
-    else:
-        kind = draw(st.integers(0, 11))
-    if kind <= 2:  # exactly on a window edge, or one microsecond either side
+    `inside` draws only instants within the lookback (edges included only on their inner side)."""
+    kind = draw(st.sampled_from(TIME_KINDS))
+    if inside and kind not in INSIDE_KINDS:
+        kind = draw(st.sampled_from(INSIDE_KINDS))
+    if kind in ("edge", "inner edge"):  # exactly on a window edge, or one microsecond either side
         edge = draw(st.sampled_from(windows.edges()))
-        return now - edge + draw(st.sampled_from([timedelta(0), US, -US]))
-    if kind <= 6:  # inside the "new" window (what survives stage 7)
-        span = max(int(windows.new_window / US), 1)
-        return now - draw(st.integers(0, span - 1)) * US
-    if kind <= 8:  # anywhere from before the lookback to now
-        span = int((max(windows.edges()) + timedelta(days=2)) / US)
-        return now - draw(st.integers(0, span)) * US
-    if kind == 9:  # the future: no upper bound on any window
+        instant = now - edge + draw(st.sampled_from([timedelta(0), US, -US]))
+        if kind == "inner edge" and instant <= now - windows.lookback:
+            instant = now - windows.lookback + US
+        return instant
+    if kind == "new":  # inside the "new" window (what survives stage 7)
+        return now - draw(st.integers(0, max(int(windows.new_window / US), 1) - 1)) * US
+    if kind == "lookback":
+        return now - draw(st.integers(0, int(windows.lookback / US) - 1)) * US
+    if kind == "anywhere":  # from two days before the widest window up to now
+        return now - draw(st.integers(0, int((max(windows.edges()) + timedelta(days=2)) / US))) * US
+    if kind == "future":  # no upper bound on any window
         return now + draw(st.integers(0, 3 * 86400 * 10**6)) * US
-    if kind == 10:
+    if kind == "now":
         return now
     return None
 
@@ -167,7 +196,7 @@ def device_info_rows(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) ->
             profile = "server"
             server_names.append(name)
         else:
-            profile = draw(st.sampled_from(["workstation", "mac", "noos", "random"]))
+            profile = draw(st.sampled_from(["workstation", "mac", "noos", "noos", "random"]))
         device_id = draw(st.sampled_from(DEVICE_IDS))
         for snapshot in range(draw(st.integers(1, 3))):
             device_type = draw(st.sampled_from(["Server", "Server", None, "", "workstation", "Unknown"]))
@@ -203,30 +232,43 @@ def network_event(
     company=None,
     remote_ip=None,
     device_id=None,
-    clean: bool = False,
+    mode: str = "any",
 ) -> dict:
     """One DeviceNetworkEvents row; keyword arguments pin a field (a 1-tuple, so that None can be pinned).
 
-    `clean` rows have an ActionType and RemoteIPType the rule keeps, so that thresholds are actually reached.
+    mode "kept": ActionType / RemoteIP / RemoteIPType the rule keeps (many of them traps), Timestamp inside the
+    lookback, so that thresholds are actually reached; "tricky": like "kept" plus values the rule drops although
+    they look alike; "any": anything from the pools.
     """
 
     def pick(pinned, pool):
         return pinned[0] if pinned is not None else draw(st.sampled_from(pool))
 
+    kept = mode in ("kept", "tricky")
+    if mode == "kept":
+        pairs = PUBLIC_IPS + KEPT_TRAP_IPS
+        ip_types, action_types = ["Public", None, "", "PRIVATE", "fourtosixmapping"], KEPT_ACTION_TYPES
+    elif mode == "tricky":
+        pairs = PUBLIC_IPS + KEPT_TRAP_IPS + DROPPED_TRAP_IPS
+        ip_types = ["Public", None, "PRIVATE", "FourToSixMapping", "Private"]
+        action_types = [*KEPT_ACTION_TYPES, "ListeningConnectionCreated"]
+    else:
+        pairs = COHERENT_IPS + KEPT_TRAP_IPS + DROPPED_TRAP_IPS
+        ip_types, action_types = REMOTE_IP_TYPES, ACTION_TYPES
+
     if remote_ip is not None:
-        ip = remote_ip[0]
-        ip_type = draw(st.sampled_from(["Public", None] if clean else REMOTE_IP_TYPES))
-    elif clean:
-        ip, ip_type = draw(st.sampled_from([pair for pair in COHERENT_IPS if pair[1] in ("Public", None)]))
-    elif draw(st.booleans()):
-        ip, ip_type = draw(st.sampled_from(COHERENT_IPS))
+        ip, ip_type = remote_ip[0], draw(st.sampled_from(ip_types))
+    elif kept and draw(st.integers(0, 4)) == 0:  # a rarely contacted destination (low or no prevalence)
+        ip, ip_type = f"192.0.2.{draw(st.integers(1, 254))}", "Public"
+    elif kept or draw(st.booleans()):
+        ip, ip_type = draw(st.sampled_from(pairs))
     else:
         ip, ip_type = draw(st.sampled_from(REMOTE_IPS)), draw(st.sampled_from(REMOTE_IP_TYPES))
     row = {
-        "Timestamp": draw(timestamps(now, windows, inside=clean)),
+        "Timestamp": draw(timestamps(now, windows, inside=kept)),
         "DeviceId": pick(device_id, DEVICE_IDS),
         "DeviceName": pick(name, DEVICE_NAMES),
-        "ActionType": draw(st.sampled_from(["ConnectionSuccess", None] if clean else ACTION_TYPES)),
+        "ActionType": draw(st.sampled_from(action_types)),
         "RemoteIP": ip,
         "RemotePort": draw(st.sampled_from(REMOTE_PORTS)),
         "RemoteUrl": draw(st.sampled_from(REMOTE_URLS)),
@@ -238,23 +280,36 @@ def network_event(
 
 
 @st.composite
-def vendor_burst(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS, name_pools=()) -> list[dict]:
+def vendor_burst(
+    draw, now: datetime, windows: Windows = DEFAULT_WINDOWS, name_pools=(), vendor_threshold: int = 10
+) -> list[dict]:
     """One vendor's software on 0..12 servers: crosses the `dcount_DeviceName < 10` threshold both ways.
 
-    Names come from one of `name_pools` (e.g. the names DeviceInfo made servers) or from all DEVICE_NAMES.
+    Names come from one of `name_pools` (the first: the names DeviceInfo made servers) or from all DEVICE_NAMES. A
+    server may repeat a connection (same RemoteIP and RemotePort, another Timestamp), so that Count > 1,
+    starttime != endtime and one server contributes several rows to the vendor's dcount.
     """
     company = draw(st.sampled_from(COMPANIES))
-    pool = draw(st.sampled_from([p for p in name_pools if p] + [DEVICE_NAMES]))
-    low, high = draw(st.sampled_from([(0, 4), (5, 9), (9, 12)]))
+    servers = name_pools[0] if name_pools else []
+    if len(servers) >= vendor_threshold - 1 and draw(st.integers(0, 3)) == 0:
+        # On the threshold: exactly threshold - 1 or threshold servers, every row kept by the filters.
+        pool, exact = servers, True
+        low = high = draw(st.sampled_from([vendor_threshold - 1, vendor_threshold]))
+    else:
+        pool, exact = draw(st.sampled_from([p for p in name_pools if p] + [DEVICE_NAMES])), False
+        low, high = draw(st.sampled_from([(0, 4), (5, 9), (9, 11), (10, 12)]))
     n_servers = draw(st.integers(min(low, len(pool)), min(high, len(pool))))
     names = draw(st.lists(st.sampled_from(pool), min_size=n_servers, max_size=n_servers, unique=True))
     shared_ip = draw(st.sampled_from(REMOTE_IPS))
+    burst_mode = "kept" if exact else draw(st.sampled_from(["kept", "kept", "tricky"]))
     rows = []
     for name in names:
         pinned_ip = (shared_ip,) if draw(st.booleans()) else None
-        clean = draw(st.integers(0, 19)) < 19
-        event = network_event(now, windows, name=(name,), company=(company,), remote_ip=pinned_ip, clean=clean)
-        rows.append(draw(event))
+        mode = burst_mode if exact or draw(st.integers(0, 19)) else "any"
+        event = draw(network_event(now, windows, name=(name,), company=(company,), remote_ip=pinned_ip, mode=mode))
+        rows.append(event)
+        for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
+            rows.append({**event, "Timestamp": draw(timestamps(now, windows))})
     return rows
 
 
@@ -268,12 +323,28 @@ def destination_crowd(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS) -
 
 
 @st.composite
-def network_event_rows(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS, name_pools=()) -> list[dict]:
+def quiet_connection(draw, now: datetime, windows: Windows = DEFAULT_WINDOWS, name_pools=()) -> dict:
+    """A kept connection to a destination nobody else contacts, stamped after ago(new_window) but at or before
+    ago(prevalence_window) when the windows allow it: a new connection with no prevalence row (null Prevalence)."""
+    pool = draw(st.sampled_from([p for p in name_pools if p] + [DEVICE_NAMES]))
+    event = draw(network_event(now, windows, name=(draw(st.sampled_from(pool)),), mode="kept"))
+    event["RemoteIP"], event["RemoteIPType"] = f"192.0.2.{draw(st.integers(1, 254))}", "Public"
+    if windows.new_window > windows.prevalence_window:
+        span = int((windows.new_window - windows.prevalence_window) / US)
+        event["Timestamp"] = now - windows.prevalence_window - draw(st.integers(0, span - 1)) * US
+    return event
+
+
+@st.composite
+def network_event_rows(
+    draw, now: datetime, windows: Windows = DEFAULT_WINDOWS, name_pools=(), vendor_threshold: int = 10
+) -> list[dict]:
     rows: list[dict] = []
-    for burst in draw(st.lists(vendor_burst(now, windows, name_pools), max_size=4)):
+    for burst in draw(st.lists(vendor_burst(now, windows, name_pools, vendor_threshold), max_size=4)):
         rows.extend(burst)
     for crowd in draw(st.lists(destination_crowd(now, windows), max_size=2)):
         rows.extend(crowd)
+    rows.extend(draw(st.lists(quiet_connection(now, windows, name_pools), max_size=2)))
     rows.extend(draw(st.lists(network_event(now, windows), max_size=12)))
     return rows
 
@@ -288,12 +359,13 @@ def with_duplicates(draw, rows: list[dict]) -> list[dict]:
 
 
 @st.composite
-def fleets(draw, windows: Windows = DEFAULT_WINDOWS) -> Fleet:
-    """A small random fleet; either table may be empty."""
+def fleets(draw, windows: Windows = DEFAULT_WINDOWS, vendor_threshold: int = 10) -> Fleet:
+    """A small random fleet; either table may be empty. Window edges and the vendor threshold are targeted."""
     now = draw(nows())
     device_info, server_names = draw(device_info_rows(now, windows))
     known_names = list(dict.fromkeys(row.get("DeviceName") for row in device_info))
-    network_events = draw(network_event_rows(now, windows, (server_names, server_names, known_names)))
+    name_pools = (server_names, server_names, known_names)
+    network_events = draw(network_event_rows(now, windows, name_pools, vendor_threshold))
     device_info = draw(with_duplicates(device_info))
     network_events = draw(with_duplicates(network_events))
     return Fleet(now=now, device_info=device_info, network_events=network_events)
@@ -341,13 +413,19 @@ def parameters(draw) -> Parameters:
     """Random rule parameters; each one may be omitted (the runner must then use the rule's default)."""
     params: dict = {}
     kwargs: dict = {}
+    # A prevalence window shorter than the new window lets a new connection have no prevalence row at all
+    # (lookup leftouter -> Prevalence null, kept by `isempty(Prevalence)`).
+    short_prevalence = draw(st.booleans())
     for key, (low, high) in {
         "lookback": (timedelta(hours=1), timedelta(days=20)),
         "new_window": (timedelta(minutes=1), timedelta(days=3)),
-        "prevalence_window": (timedelta(hours=1), timedelta(days=10)),
+        "prevalence_window": (timedelta(minutes=1), timedelta(hours=12))
+        if short_prevalence
+        else (timedelta(hours=1), timedelta(days=10)),
     }.items():
         if draw(st.integers(0, 4)):
             params[key], kwargs[key] = draw(durations(low, high))
+    # 0 is allowed: then no vendor is rare, or only a null Prevalence passes
     for key, high in {"max_vendor_servers": 13, "max_prevalence": 9}.items():
         if draw(st.integers(0, 4)):
             params[key] = kwargs[key] = draw(st.integers(0, high))
