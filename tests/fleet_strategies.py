@@ -294,7 +294,7 @@ def vendor_burst(
     if len(servers) >= vendor_threshold - 1 and draw(st.integers(0, 3)) == 0:
         # On the threshold: exactly threshold - 1 or threshold servers, every row kept by the filters.
         pool, exact = servers, True
-        low = high = draw(st.sampled_from([vendor_threshold - 1, vendor_threshold]))
+        low = high = draw(st.sampled_from([max(0, vendor_threshold - 1), vendor_threshold]))
     else:
         pool, exact = draw(st.sampled_from([p for p in name_pools if p] + [DEVICE_NAMES])), False
         low, high = draw(st.sampled_from([(0, 4), (5, 9), (9, 11), (10, 12)]))
