@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 NOW    := 2026-11-20T12:00:00Z
 RULE   := supply_chain_network_connections
 
-.PHONY: install demo test lint format snapshots fuzz sample clean
+.PHONY: install demo test lint format snapshots fuzz sample bench clean
+SIZE   ?= 10M
 
 install: $(STAMP)
 
@@ -34,12 +35,18 @@ format: install
 
 snapshots: install  ## regenerate the golden SQL under tests/golden/ (review the diff)
 	$(BIN)/detector sql --now $(NOW) > tests/golden/$(RULE).duckdb.sql
+	for d in snowflake bigquery spark databricks trino postgres clickhouse; do \
+	  $(BIN)/detector export --dialect $$d --now $(NOW) > tests/golden/$(RULE).$$d.sql || exit 1; \
+	done
 
 fuzz: install  ## the differential fuzz, much longer than in CI
 	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py
 
 sample: install  ## regenerate data/sample (see data/README.md)
 	$(BIN)/detector generate --out data/sample --now $(NOW)
+
+bench: install  ## benchmark at SIZE events (1M, 10M, 100M): prints and appends to bench/results.md
+	$(BIN)/python bench/bench.py $(SIZE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

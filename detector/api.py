@@ -34,6 +34,7 @@ def run_table(
     threads: int | None = None,
     memory_limit: str | None = None,
     connection: duckdb.DuckDBPyConnection | None = None,
+    plan: str = "fast",
 ) -> pa.Table:
     """Run the rule and return its result as Arrow: nested (DeviceName, set_Details) or flat.
 
@@ -41,6 +42,7 @@ def run_table(
     connection: run on tables already in this DuckDB connection instead; `tables` then maps a rule table to a
     table or view name there (default: the same name). Its session time zone is set to UTC (Kusto's), and typed
     views named detector__<Table> are created in it.
+    plan: `fast` (default) or `straight` (the KQL as written; the same rows, slower).
     """
     loaded = load_rule(rule)
     bindings = bind(loaded, params)
@@ -50,11 +52,11 @@ def run_table(
         connection.execute("SET TimeZone = 'UTC'")
         views = sources.register_connection_tables(connection, loaded, dict(tables or {}))
         bindings = replace(bindings, now=engine.resolve_now(connection, now, views["DeviceNetworkEvents"]))
-        return engine.execute(connection, loaded, bindings, None, flat=flat, source=views.__getitem__).table
+        return engine.execute(connection, loaded, bindings, None, flat=flat, source=views.__getitem__, plan=plan).table
     con = engine.connect(threads=threads, memory_limit=memory_limit)
     try:
         bindings, found = engine.prepare(con, loaded, bindings, data=data, tables=dict(tables or {}), now=now)
-        return engine.execute(con, loaded, bindings, found, flat=flat).table
+        return engine.execute(con, loaded, bindings, found, flat=flat, plan=plan).table
     finally:
         con.close()
 

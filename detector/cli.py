@@ -6,6 +6,7 @@ import typer
 
 from detector.commands import common
 from detector.commands.explain import explain_command
+from detector.commands.export import export
 from detector.commands.generate import generate
 from detector.commands.ingest import ingest
 from detector.commands.rule import rule
@@ -26,6 +27,7 @@ app.command("generate")(common.handle_errors(generate))
 app.command("rule")(common.handle_errors(rule))
 app.command("explain")(common.handle_errors(explain_command))
 app.command("ingest")(common.handle_errors(ingest))
+app.command("export")(common.handle_errors(export))
 
 
 def main() -> None:

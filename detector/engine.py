@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +28,21 @@ class Result:
     bindings: Bindings
 
 
-def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def default_spill_dir() -> str:
+    """Where DuckDB spills when a run is larger than memory: the system temp folder, not the current folder."""
+    return os.path.join(tempfile.gettempdir(), f"detector-spill-{os.getpid()}")
+
+
+def connect(
+    threads: int | None = None, memory_limit: str | None = None, spill_dir: str | None = None
+) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     # Kusto datetimes are UTC; no local zone may leak into casts or output (semantics 5).
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB's own progress bar writes to stdout, where the alerts go: keep its counter, draw our own on stderr.
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    con.execute(f"SET temp_directory = {sql_literal(spill_dir or default_spill_dir())}")
     try:
         if threads is not None:
             if threads < 1:
@@ -70,16 +85,47 @@ def prepare(
     return replace(bindings, now=resolve_now(con, now)), found
 
 
+def _run(con: duckdb.DuckDBPyConnection, sql: str, progress: Callable[[float], None] | None) -> pa.Table:
+    """Run the query; with `progress`, in a worker thread while this one reports DuckDB's percentage done.
+    Ctrl-C interrupts the query, so nothing is left running."""
+    if progress is None:
+        return con.sql(sql).to_arrow_table()
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["table"] = con.sql(sql).to_arrow_table()
+        except BaseException as exc:  # handed to the calling thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.25)
+            done = con.query_progress()
+            if worker.is_alive() and done >= 0:
+                progress(done)
+    except KeyboardInterrupt:
+        con.interrupt()
+        worker.join()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["table"]
+
+
 def execute(
     con: duckdb.DuckDBPyConnection,
     rule: Rule,
     bindings: Bindings,
     found: dict[str, sources.Table] | None = None,
+    progress: Callable[[float], None] | None = None,
     **render_args,
 ) -> Result:
     rendered = render(rule, bindings, **render_args)
     try:
-        table = con.sql(rendered.sql).to_arrow_table()
+        table = _run(con, rendered.sql, progress)
     except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
         detail = sources.diagnose(con, rule, found) if found else None
         raise SourceError(detail or f"cannot read the data: {str(exc).splitlines()[0]}") from exc

@@ -86,6 +86,18 @@ def parse_int(name: str, text: Any, minimum: int | None) -> int:
     return value
 
 
+def read_list_file(name: str, path: Any) -> tuple[str, ...]:
+    """A list from a file: one value per line; blank lines and lines starting with # are skipped."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = [line.strip() for line in fh]
+    except OSError as exc:
+        raise ParamError(name, f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ParamError(name, f"{path} is not UTF-8 text") from None
+    return parse_list(name, [line for line in lines if line and not line.startswith("#")])
+
+
 def parse_list(name: str, value: Any) -> tuple[str, ...]:
     """A list of strings: a Python sequence, or comma-separated text (empty text = empty list)."""
     if isinstance(value, str):
@@ -100,6 +112,20 @@ def parse_list(name: str, value: Any) -> tuple[str, ...]:
         if "\x00" in item:
             raise ParamError(name, "values may not contain NUL characters")
     return tuple(items)
+
+
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def parse_domains(name: str, value: Any) -> tuple[str, ...]:
+    """DNS domains, lower-cased; a leading `*.` or `.` is dropped (a domain covers its subdomains anyway)."""
+    domains = []
+    for item in parse_list(name, value):
+        domain = item.strip().lower().removeprefix("*.").removeprefix(".")
+        if not _DOMAIN.match(domain):
+            raise ParamError(name, f"{item!r} is not a domain name (letters, digits, '-' and '.')")
+        domains.append(domain)
+    return tuple(domains)
 
 
 @dataclass(frozen=True)
@@ -127,10 +153,14 @@ def bind(rule: Rule, given: Mapping[str, Any] | None = None, now: Any = None) ->
     for name, param in rule.params.items():
         raw = given.get(name)
         raw = param.default if raw is None else raw
-        if param.type == "duration":
+        if raw is None:  # an optional tuning left unset: templates leave it out
+            values[name] = None
+        elif param.type == "duration":
             values[name] = parse_duration(name, raw)
         elif param.type == "int":
             values[name] = parse_int(name, raw, param.min)
+        elif param.type == "domains":
+            values[name] = parse_domains(name, raw)
         else:
             values[name] = parse_list(name, raw)
     return Bindings(values=values, now=None if now is None else parse_instant("now", now))

@@ -3,6 +3,10 @@
 Jinja runs sandboxed with undefined names as errors. Templates reach tables only through `source()` and
 earlier stages only through `ref()`; parameter values only through `param()` / `lit()`, which build literals
 with sqlglot. Each stage body is parsed by sqlglot, so a broken template fails here, naming its file.
+
+The same templates render for every dialect in detector/dialects.py: what differs between engines (sorted sets,
+the Details object, materialisation, literals for instants and durations) comes from that one table, through the
+`kql.*` macros and `forms`.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlglot
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
@@ -17,6 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from detector import dialects
 from detector.errors import RuleError
 from detector.literals import literal, sql_identifier
 from detector.params import Bindings
@@ -41,15 +47,25 @@ def _environment(dialect: str = "duckdb") -> SandboxedEnvironment:
         autoescape=False,
         keep_trailing_newline=False,
     )
-    env.filters["lit"] = lambda value: literal(value).sql(dialect=dialect)
+    target = dialects.get(dialect)
+    env.filters["lit"] = lambda value: sql_value(value, target)
     return env
+
+
+def sql_value(value: object, dialect: dialects.Dialect) -> str:
+    """A typed value as a literal of the dialect: instants and durations in the dialect's own forms."""
+    if isinstance(value, datetime):
+        return dialects.timestamp(value, dialect)
+    if isinstance(value, timedelta):
+        return dialects.interval(value, dialect)
+    return literal(value).sql(dialect=dialect.sqlglot)
 
 
 @functools.lru_cache(maxsize=512)
 def _check_parses(body: str, dialect: str) -> str | None:
     """The parse error of one stage body, or None; cached, as the same body is rendered again and again."""
     try:
-        sqlglot.parse_one(body, read=dialect)
+        sqlglot.parse_one(body, read=dialects.get(dialect).sqlglot)
     except ParseError as exc:
         return str(exc)
     return None
@@ -65,29 +81,38 @@ def render(
     flat: bool = False,
     order: bool = True,
     tail: str | None = None,
+    plan: str = "fast",
 ) -> Rendered:
     """The rule as one SQL statement.
 
-    source: maps a table name to the SQL that names it (default: the quoted table name).
-    until:  end the chain at this stage (for counting rows after each stage); implies no ORDER BY.
-    flat:   end at the rule's flat stage, one row per connection.
-    tail:   a query over the CTEs to end with instead of `SELECT * FROM <last>` (built by the caller).
+    source:  maps a table name to the SQL that names it (default: the quoted table name).
+    dialect: one of detector.dialects.DIALECTS; the SQL is written for that engine.
+    until:   end the chain at this stage (for counting rows after each stage); implies no ORDER BY.
+    flat:    end at the rule's flat stage, one row per connection.
+    tail:    a query over the CTEs to end with instead of `SELECT * FROM <last>` (built by the caller).
+    plan:    `fast` (what `run` executes) or `straight` (the KQL as written, one CTE per stage; what `explain`
+             counts); rule.toml [plans] says how they differ, tests/test_plans.py that they give the same rows.
     """
     env = _environment(dialect)
-    source = source or (lambda table: sql_identifier(table, dialect))
-    last = until or (rule.flat_stage.name if flat else rule.stages[-1].name)
-    names = [s.name for s in rule.stages]
+    target = dialects.get(dialect)
+    forms = dialects.Forms(target)
+    source = source or (lambda table: sql_identifier(table, target.sqlglot))
+    stages = rule.plan(plan)
+    last = until or (rule.flat_stage.name if flat else stages[-1].name)
+    names = [s.name for s in stages]
     if last not in names:
         raise RuleError(f"{rule.slug}: no stage named {last!r}")
-    chain = rule.stages[: names.index(last) + 1]
+    chain = stages[: names.index(last) + 1]
 
     def lit(value: object) -> str:
-        return literal(value).sql(dialect=dialect)
+        return sql_value(value, target)
 
     def like_prefix(prefix: str) -> str:
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = lit(escaped + "%")
-        return f"{pattern} ESCAPE {lit(chr(92))}" if escaped != prefix else pattern
+        if escaped != prefix and target.like_escape:
+            return f"{pattern} ESCAPE {lit(chr(92))}"
+        return pattern
 
     def checked_source(table: str) -> str:
         if table not in rule.tables:
@@ -97,7 +122,15 @@ def render(
     def param(name: str) -> str:
         return lit(bindings[name])
 
-    now_sql = lit(bindings.now) if bindings.now is not None else exp.CurrentTimestamp().sql(dialect=dialect)
+    now_sql = lit(bindings.now) if bindings.now is not None else target.now
+    materialized: set[str] = set()
+    current: list[str] = []
+
+    def materialize() -> str:
+        """KQL's materialize(): a hint, written only where the engine accepts it (speed only, never rows)."""
+        materialized.add(current[-1])
+        return ""
+
     base = {
         "source": checked_source,
         "param": param,
@@ -105,6 +138,9 @@ def render(
         "like_prefix": like_prefix,
         "now": now_sql,
         "tables": rule.tables,
+        "forms": forms,
+        "q": lambda name: exp.to_identifier(name, quoted=True).sql(dialect=target.sqlglot),
+        "materialize_hint": materialize,
     }
     done: list[str] = []
 
@@ -122,6 +158,7 @@ def render(
 
     ctes = []
     for stage in chain:
+        current.append(stage.name)
         try:
             body = env.get_template(f"{rule.slug}/{stage.file}").render(context).strip()
         except TemplateError as exc:
@@ -132,13 +169,29 @@ def render(
         if error:
             raise RuleError(f"{rule.folder / stage.file}: SQL does not parse: {error}")
         # Bodies go in as rendered: re-indenting would change string literals that span lines.
-        ctes.append(f"{stage.name} AS (\n{body}\n)")
+        hint = " MATERIALIZED" if stage.name in materialized and target.materialize else ""
+        ctes.append(f"{stage.name} AS{hint} (\n{body}\n)")
         done.append(stage.name)
 
     if tail is not None:
-        return Rendered(sql="WITH\n" + ",\n".join(ctes) + "\n" + tail, stages=tuple(done))
+        return Rendered(sql=_finish("WITH\n" + ",\n".join(ctes) + "\n" + tail, target), stages=tuple(done))
     sql = "WITH\n" + ",\n".join(ctes) + f"\nSELECT * FROM {last}"
     if order and until is None:
         keys = rule.flat_order_by if flat else rule.order_by
-        sql += " ORDER BY " + ", ".join(f"{k} ASC NULLS LAST" for k in keys)
-    return Rendered(sql=sql, stages=tuple(done))
+        sql += " ORDER BY " + ", ".join(forms.sort_key(k, _column_type(rule, k)) for k in keys)
+    if target.settings:
+        sql += "\n" + target.settings
+    return Rendered(sql=_finish(sql, target), stages=tuple(done))
+
+
+def _finish(sql: str, target: dialects.Dialect) -> str:
+    """Engines that fold unquoted names get every identifier quoted, in place."""
+    return dialects.quote_identifiers(sql, target) if target.quote_all else sql
+
+
+def _column_type(rule: Rule, column: str) -> str:
+    """The Kusto type of an output column that comes from a table (sort keys); other columns sort as numbers."""
+    for columns in rule.tables.values():
+        if column in columns:
+            return columns[column]
+    return "long"

@@ -9,7 +9,7 @@ from typing import Any
 
 from detector.errors import RuleError
 
-PARAM_TYPES = ("duration", "int", "list")
+PARAM_TYPES = ("duration", "int", "list", "domains")
 COLUMN_TYPES = ("timestamp", "string", "int")
 
 
@@ -23,9 +23,10 @@ def sql_root() -> Path:
 class Param:
     name: str
     type: str
-    default: Any
     help: str
+    default: Any = None  # None only for an optional parameter: unset, the rule runs as written
     min: int | None = None
+    optional: bool = False  # a tuning the rule's author suggests, off unless given
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,21 @@ class Rule:
     event_coverage: tuple[dict, ...] = ()
     exclusions: tuple[dict, ...] = ()
     meta: dict = field(default_factory=dict)
+    plans: dict[str, dict] = field(default_factory=dict)
+
+    def plan(self, name: str = "straight") -> tuple[Stage, ...]:
+        """The stages of an execution plan. `straight` is the KQL as written, one CTE per let and stage (what
+        `explain` counts); another plan (rule.toml [plans.NAME]) replaces some stage templates and skips others,
+        giving the same rows faster."""
+        if name == "straight":
+            return self.stages
+        if name not in self.plans:
+            raise RuleError(f"{self.slug}: no plan named {name!r} (plans: straight, {', '.join(self.plans)})")
+        spec = self.plans[name]
+        replace, skip = spec.get("replace", {}), set(spec.get("skip", ()))
+        return tuple(
+            Stage(**{**s.__dict__, "file": replace.get(s.name, s.file)}) for s in self.stages if s.name not in skip
+        )
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
@@ -112,6 +128,7 @@ def load_rule(slug: str | None = None) -> Rule:
             event_coverage=tuple(raw.get("event_coverage", ())),
             exclusions=tuple(raw.get("exclusions", ())),
             meta={k: raw[k] for k in ("language", "platform") if k in raw},
+            plans={name: dict(spec) for name, spec in raw.get("plans", {}).items()},
         )
     except (KeyError, TypeError) as exc:
         raise RuleError(f"{folder / 'rule.toml'}: malformed ({exc})") from exc
@@ -128,6 +145,8 @@ def _check(rule: Rule) -> None:
             raise RuleError(f"{where}: parameter {p.name} has unknown type {p.type!r}")
         if not p.help:
             raise RuleError(f"{where}: parameter {p.name} has no help text")
+        if p.default is None and not p.optional:
+            raise RuleError(f"{where}: parameter {p.name} has no default (mark it optional = true if unset is off)")
     for table, cols in rule.tables.items():
         for col, typ in cols.items():
             if typ not in COLUMN_TYPES:
@@ -138,4 +157,13 @@ def _check(rule: Rule) -> None:
     for s in rule.stages:
         if not (rule.folder / s.file).is_file():
             raise RuleError(f"{where}: stage {s.name} names missing template {s.file}")
+    for plan, spec in rule.plans.items():
+        unknown = (set(spec.get("replace", {})) | set(spec.get("skip", ()))) - set(names)
+        if unknown:
+            raise RuleError(f"{where}: plan {plan} names no stage {sorted(unknown)[0]!r}")
+        for stage, file in spec.get("replace", {}).items():
+            if not (rule.folder / file).is_file():
+                raise RuleError(f"{where}: plan {plan} replaces {stage} with missing template {file}")
+        if rule.flat_stage.name in spec.get("skip", ()) or rule.stages[-1].name in spec.get("skip", ()):
+            raise RuleError(f"{where}: plan {plan} may not skip the flat or the last stage")
     rule.flat_stage  # noqa: B018 - raises when not exactly one

@@ -48,16 +48,17 @@ def conn(name: str, ip: str = "203.0.113.10", *, ago: timedelta = timedelta(hour
 
 
 class Fleet:
-    """Write rows to a fresh folder and run the real rule over them."""
+    """Write rows to a fresh folder and run the real rule over them, with one of the rule's plans."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, plan: str = "fast"):
         self.root = root
+        self.plan = plan
         self.runs = 0
 
     def run(self, devices: list[dict], events: list[dict], *, now=NOW, flat=False, **params) -> list[dict]:
         self.runs += 1
         folder = write_fleet(self.root / f"run{self.runs}", devices, events)
-        return run_rule(data=folder, now=now, flat=flat, params=params)
+        return run_rule(data=folder, now=now, flat=flat, params=params, plan=self.plan)
 
     def alerts(self, devices: list[dict], events: list[dict], **kwargs) -> dict[str, list[tuple]]:
         """{DeviceName: [(RemoteIP, RemotePort), ...]} of the alerts."""
@@ -67,6 +68,7 @@ class Fleet:
         }
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Fleet:
-    return Fleet(tmp_path)
+@pytest.fixture(params=["fast", "straight"])
+def fleet(request, tmp_path: Path) -> Fleet:
+    """Every semantics case runs on the plan `run` executes and on the KQL as written."""
+    return Fleet(tmp_path, request.param)

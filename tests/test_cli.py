@@ -173,7 +173,7 @@ def test_sql_prints_parameters_and_the_chain():
     assert "-- now = 2026-11-20T12:00:00.000000Z" in result.stdout
     assert "-- lookback = 7 days, 0:00:00 (604800s)" in result.stdout
     assert "-- excluded_ip_types = (none)" in result.stdout
-    assert "INTERVAL '7' DAY" in result.stdout and "NOT FALSE" in result.stdout
+    assert "INTERVAL '168' HOUR" in result.stdout and "NOT FALSE" in result.stdout
     assert result.stdout.rstrip().endswith("ORDER BY DeviceName ASC NULLS LAST;")
 
 

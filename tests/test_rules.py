@@ -38,7 +38,7 @@ def test_parameters_have_type_default_and_help(slug):
 @pytest.mark.parametrize("slug", RULES)
 def test_each_template_opens_by_naming_its_stage(slug):
     rule = load_rule(slug)
-    for stage in rule.stages:
+    for stage in (s for plan in ["straight", *rule.plans] for s in rule.plan(plan)):
         text = (rule.folder / stage.file).read_text()
         assert text.startswith("-- "), stage.file
         assert re.match(r"\d{3}_", stage.file), stage.file
@@ -49,7 +49,7 @@ def test_each_template_opens_by_naming_its_stage(slug):
 @pytest.mark.parametrize("slug", RULES)
 def test_templates_reach_tables_and_time_only_through_functions(slug):
     rule = load_rule(slug)
-    for stage in rule.stages:
+    for stage in (s for plan in ["straight", *rule.plans] for s in rule.plan(plan)):
         text = (rule.folder / stage.file).read_text()
         sql = re.sub(r"\{#.*?#\}|--[^\n]*", "", text, flags=re.S)
         for table in rule.tables:
@@ -63,6 +63,7 @@ def test_stages_are_in_file_order_and_every_template_is_used(slug):
     files = [s.file for s in rule.stages]
     assert files == sorted(files)
     on_disk = {p.name for p in rule.folder.glob("[0-9]*.sql")}
-    assert on_disk == set(files)
+    planned = {s.file for plan in ["straight", *rule.plans] for s in rule.plan(plan)}
+    assert on_disk == planned
     numbered = [s.stage for s in rule.stages if s.stage is not None]
     assert numbered == list(range(1, len(numbered) + 1))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from detector.errors import DetectorError, ParamError, SourceError
+from detector.params import read_list_file
 from detector.rule import load_rule
 
 # Help texts for the parameters come from the rule card, so they live in one place.
@@ -84,6 +86,28 @@ ExcludedIpTypes = Annotated[
         show_default=False,
     ),
 ]
+TUNING = "Tuning the rule's author suggests (off by default: the default output is the rule's)"
+PrivilegedServers = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="Only these servers (one DeviceName per line, # comments) are in server_list: the servers that hold "
+        "domain-wide privileges.",
+        rich_help_panel=TUNING,
+        show_default=False,
+    ),
+]
+TrustedUrls = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="Trusted domains (one per line, # comments; a domain covers its subdomains, any case): a detail is "
+        "dropped when every URL seen for its address is under one of them. A connection without a URL is never "
+        "trusted.",
+        rich_help_panel=TUNING,
+        show_default=False,
+    ),
+]
 Params = Annotated[
     list[str] | None,
     typer.Option(
@@ -113,6 +137,9 @@ def rule_params(options: dict[str, Any], generic: list[str] | None) -> dict[str,
     """The parameters a user set: the command's options named as rule parameters (None = not given), and
     --param pairs. Commands pass their `locals()`: option names are the parameter names."""
     params = {k: v for k, v in options.items() if k in _RULE.params and v is not None}
+    for name, value in params.items():
+        if isinstance(value, Path):  # list options given as a file
+            params[name] = read_list_file(name, value)
     for name, value in parse_pairs("--param", generic).items():
         if name in params:
             raise ParamError(name, "given both as an option and as --param")
@@ -140,3 +167,20 @@ def _message(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.filename}: {exc.strerror or exc}"
     return str(exc)
+
+
+def progress_bar(what: str) -> Callable[[float], None] | None:
+    """A progress line on stderr for long runs, only when stderr is a terminal (never in pipes or logs)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(percent: float) -> None:
+        filled = int(percent / 100 * 30)
+        print(f"\r{what} [{'#' * filled}{'.' * (30 - filled)}] {percent:5.1f}%", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def progress_done() -> None:
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr, flush=True)

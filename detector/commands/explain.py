@@ -29,6 +29,8 @@ def explain_command(
     max_prevalence: common.MaxPrevalence = None,
     excluded_action_types: common.ExcludedActionTypes = None,
     excluded_ip_types: common.ExcludedIpTypes = None,
+    privileged_servers: common.PrivilegedServers = None,
+    trusted_urls: common.TrustedUrls = None,
     param: common.Params = None,
 ) -> None:
     """Show why devices did or did not alert: row counts after each stage (numbered as in the KQL), the size of

@@ -10,3 +10,7 @@ FROM (
 WHERE Timestamp > {{ kql.ago('lookback') }}
   AND {{ kql.isnotempty('OSPlatform') }}
   AND DeviceType <> 'Workstation' AND OSPlatform <> 'macOS'
+{%- if raw('privileged_servers') is not none %}
+  -- tuning (--privileged-servers): only the servers with domain-wide privileges
+  AND {{ kql.in_list('DeviceName', 'privileged_servers') }}
+{%- endif %}

@@ -5,7 +5,4 @@ FROM (
   SELECT {{ kql.columns('DeviceNetworkEvents') }}
   FROM {{ source('DeviceNetworkEvents') }}
 ) AS events
-WHERE Timestamp > {{ kql.ago('lookback') }}
-  AND {{ kql.in_set('DeviceName', 'server_list', 'DeviceName') }}
-  AND {{ rule.action_type_kept() }}
-  AND {{ rule.remote_ip_type_kept() }}
+WHERE {{ rule.server_outbound() }}

@@ -3,7 +3,7 @@
 SELECT
   RemoteIP,
   {{ kql.dcount('DeviceId') }} AS Prevalence,
-  {{ kql.make_set('RemoteUrl') }} AS URLs
+  {{ kql.make_set('RemoteUrl') }} AS URLs{{ rule.urls_trusted_column() }}
 FROM (
   SELECT {{ kql.columns('DeviceNetworkEvents') }}
   FROM {{ source('DeviceNetworkEvents') }}

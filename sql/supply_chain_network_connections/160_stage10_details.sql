@@ -3,5 +3,6 @@ SELECT
   DeviceName,
   RemoteIP,
   RemotePort,
-  {{ kql.pack(['RemoteIP', 'RemotePort', '"Count"', 'Prevalence', 'URLs']) }} AS Details
+  {{ kql.pack([('RemoteIP', 'string'), ('RemotePort', 'int'), ('Count', 'long'), ('Prevalence', 'long'),
+               ('URLs', 'set')]) }} AS Details
 FROM {{ ref('stage9_rare_destinations') }}

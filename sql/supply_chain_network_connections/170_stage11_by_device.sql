@@ -3,6 +3,6 @@
    holds RemoteIP and RemotePort. So the set is the list, sorted for deterministic output. -#}
 SELECT
   DeviceName,
-  list(Details ORDER BY RemoteIP ASC NULLS LAST, RemotePort ASC NULLS LAST) AS set_Details
+  {{ kql.make_list_sorted('Details', [('RemoteIP', 'string'), ('RemotePort', 'int')]) }} AS set_Details
 FROM {{ ref('stage10_details') }}
 GROUP BY DeviceName

@@ -10,3 +10,27 @@
 ({{ kql.not_in_list('RemoteIPType', 'excluded_ip_types') }}
     AND NOT (RemoteIPType = 'FourToSixMapping' AND {{ kql.startswith_ci('RemoteIP', '::ffff:') }}))
 {%- endmacro %}
+
+{#- The servers' outbound public events in the lookback window: ServersWithThirdPartyApps' input, in either plan. -#}
+{% macro server_outbound() -%}
+Timestamp > {{ kql.ago('lookback') }}
+  AND {{ kql.in_set('DeviceName', 'server_list', 'DeviceName') }}
+  AND {{ action_type_kept() }}
+  AND {{ remote_ip_type_kept() }}
+{%- endmacro %}
+
+{#- Tuning (--trusted-urls): the URL is one of the trusted domains or under one. Domains are validated in
+    detector/params.py (letters, digits, '-', '.'), so they carry no LIKE wildcard. "" is never trusted. -#}
+{% macro url_trusted(col) -%}
+{%- set domains = raw('trusted_urls') -%}
+{%- if domains -%}
+({% for d in domains %}lower({{ col }}) = {{ d | lit }} OR lower({{ col }}) LIKE {{ ('%.' ~ d) | lit }}{{ " OR " if not loop.last }}{% endfor %})
+{%- else -%} FALSE {%- endif -%}
+{%- endmacro %}
+
+{#- The prevalence column the tuning needs: 1 when every event's URL to the address is trusted. -#}
+{% macro urls_trusted_column() -%}
+{%- if raw('trusted_urls') is not none %},
+  min(CASE WHEN {{ url_trusted('RemoteUrl') }} THEN 1 ELSE 0 END) AS urls_trusted
+{%- endif -%}
+{%- endmacro %}

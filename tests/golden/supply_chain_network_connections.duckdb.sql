@@ -7,6 +7,8 @@
 -- max_prevalence = 6
 -- excluded_action_types = ListeningConnectionCreated
 -- excluded_ip_types = Private, Loopback
+-- privileged_servers = None
+-- trusted_urls = None
 WITH
 server_list AS (
 -- let server_list: every device that called itself a server (not a Workstation, not macOS, OS known)
@@ -19,14 +21,21 @@ FROM (
     coalesce(OSPlatform, '') AS OSPlatform
   FROM "DeviceInfo"
 ) AS device_info
-WHERE Timestamp > (CAST('2026-11-20 12:00:00.000000+00:00' AS TIMESTAMPTZ) - INTERVAL '14' DAY)
+WHERE Timestamp > (CAST('2026-11-20 12:00:00.000000+00:00' AS TIMESTAMPTZ) - INTERVAL '336' HOUR)
   AND (coalesce(OSPlatform, '') <> '')
   AND DeviceType <> 'Workstation' AND OSPlatform <> 'macOS'
 ),
-server_outbound_events AS (
--- let ServersWithThirdPartyApps, its input: the servers' outbound public connections in the lookback window
--- (the KQL writes this sub-query twice, once per side of its join; it is one set of rows).
-SELECT *
+server_outbound_events AS MATERIALIZED (
+-- let ServersWithThirdPartyApps, its input, summarized (plan "fast"): the servers' outbound public connections
+-- in the lookback window, one row per server, vendor and destination, so the table is read once for all three uses.
+SELECT
+  DeviceName,
+  InitiatingProcessVersionInfoCompanyName,
+  RemoteIP,
+  RemotePort,
+  count(*) AS events,
+  min(Timestamp) AS first_seen,
+  max(Timestamp) AS last_seen
 FROM (
   SELECT Timestamp AS Timestamp,
     coalesce(DeviceId, '') AS DeviceId,
@@ -39,11 +48,12 @@ FROM (
     coalesce(InitiatingProcessVersionInfoCompanyName, '') AS InitiatingProcessVersionInfoCompanyName
   FROM "DeviceNetworkEvents"
 ) AS events
-WHERE Timestamp > (CAST('2026-11-20 12:00:00.000000+00:00' AS TIMESTAMPTZ) - INTERVAL '14' DAY)
+WHERE Timestamp > (CAST('2026-11-20 12:00:00.000000+00:00' AS TIMESTAMPTZ) - INTERVAL '336' HOUR)
   AND (DeviceName IN (SELECT DeviceName FROM server_list))
   AND (NOT (ActionType IN ('ListeningConnectionCreated')))
   AND ((NOT (RemoteIPType IN ('Private', 'Loopback')))
     AND NOT (RemoteIPType = 'FourToSixMapping' AND (lower(RemoteIP) LIKE '::ffff:%')))
+GROUP BY DeviceName, InitiatingProcessVersionInfoCompanyName, RemoteIP, RemotePort
 ),
 vendor_server_counts AS (
 -- let ServersWithThirdPartyApps, first half: vendors seen on fewer than max_vendor_servers servers.
@@ -54,77 +64,36 @@ FROM server_outbound_events
 GROUP BY InitiatingProcessVersionInfoCompanyName
 HAVING count(DISTINCT DeviceName) < 10
 ),
-servers_with_third_party_apps AS (
+servers_with_third_party_apps AS MATERIALIZED (
 -- let ServersWithThirdPartyApps: the servers that ran software from one of those rare vendors.
-SELECT DISTINCT events.DeviceName
+SELECT DISTINCT events.DeviceName AS DeviceName
 FROM vendor_server_counts AS vendors
 JOIN server_outbound_events AS events
   ON events.InitiatingProcessVersionInfoCompanyName = vendors.InitiatingProcessVersionInfoCompanyName
 ),
-stage1_source AS (
--- Stage 1 (source): every network event, strings read as never-null.
-SELECT Timestamp AS Timestamp,
-    coalesce(DeviceId, '') AS DeviceId,
-    coalesce(DeviceName, '') AS DeviceName,
-    coalesce(ActionType, '') AS ActionType,
-    coalesce(RemoteIP, '') AS RemoteIP,
-    RemotePort AS RemotePort,
-    coalesce(RemoteUrl, '') AS RemoteUrl,
-    coalesce(RemoteIPType, '') AS RemoteIPType,
-    coalesce(InitiatingProcessVersionInfoCompanyName, '') AS InitiatingProcessVersionInfoCompanyName
-FROM "DeviceNetworkEvents"
-),
-stage2_lookback AS (
--- Stage 2 (where): events newer than the lookback window; the edge itself is out (strict `>`).
-SELECT *
-FROM stage1_source
-WHERE Timestamp > (CAST('2026-11-20 12:00:00.000000+00:00' AS TIMESTAMPTZ) - INTERVAL '14' DAY)
-),
-stage3_third_party_servers AS (
--- Stage 3 (where): only the servers that run third-party software.
-SELECT *
-FROM stage2_lookback
-WHERE (DeviceName IN (SELECT DeviceName FROM servers_with_third_party_apps))
-),
-stage4_action_type AS (
--- Stage 4 (where): drop listening sockets (and any other excluded ActionType).
-SELECT *
-FROM stage3_third_party_servers
-WHERE (NOT (ActionType IN ('ListeningConnectionCreated')))
-),
-stage5_remote_ip_type AS (
--- Stage 5 (where): drop private and loopback peers, and IPv4 addresses mapped into IPv6 (::ffff:a.b.c.d).
-SELECT *
-FROM stage4_action_type
-WHERE ((NOT (RemoteIPType IN ('Private', 'Loopback')))
-    AND NOT (RemoteIPType = 'FourToSixMapping' AND (lower(RemoteIP) LIKE '::ffff:%')))
-),
 baseline AS (
--- Stage 6 (summarize), let baseline: per server and destination, how often and when first and last seen.
+-- Stage 6 (summarize), let baseline (plan "fast"): Stages 1 to 5 keep the third-party servers' outbound public
+-- connections, a subset of ServersWithThirdPartyApps' input, so the baseline re-sums those rows.
 SELECT
   DeviceName,
   RemoteIP,
   RemotePort,
-  count(*) AS "Count",
-  min(Timestamp) AS starttime,
-  max(Timestamp) AS endtime
-FROM stage5_remote_ip_type
+  CAST(sum(events) AS BIGINT) AS "Count",
+  min(first_seen) AS starttime,
+  max(last_seen) AS endtime
+FROM server_outbound_events
+WHERE (DeviceName IN (SELECT DeviceName FROM servers_with_third_party_apps))
 GROUP BY DeviceName, RemoteIP, RemotePort
-),
-destinations AS (
--- let Destinations: every remote address in the whole baseline (not only the new connections).
-SELECT DISTINCT RemoteIP
-FROM baseline
 ),
 stage7_new_connections AS (
 -- Stage 7 (where): connections first seen within the new window.
 SELECT *
 FROM baseline
-WHERE starttime > (CAST('2026-11-20 12:00:00.000000+00:00' AS TIMESTAMPTZ) - INTERVAL '1' DAY)
+WHERE starttime > (CAST('2026-11-20 12:00:00.000000+00:00' AS TIMESTAMPTZ) - INTERVAL '24' HOUR)
 ),
 prevalence AS (
--- Stage 8's right side: how many devices of the WHOLE fleet contacted each destination in the prevalence
--- window, and with which URLs. No server, ActionType or RemoteIPType filter here (semantics 6).
+-- Stage 8's right side (plan "fast"): the whole fleet's prevalence, counted only for the addresses of the new
+-- connections, the only rows the lookup keeps (Destinations is their superset).
 SELECT
   RemoteIP,
   count(DISTINCT DeviceId) AS Prevalence,
@@ -141,8 +110,8 @@ FROM (
     coalesce(InitiatingProcessVersionInfoCompanyName, '') AS InitiatingProcessVersionInfoCompanyName
   FROM "DeviceNetworkEvents"
 ) AS events
-WHERE Timestamp > (CAST('2026-11-20 12:00:00.000000+00:00' AS TIMESTAMPTZ) - INTERVAL '5' DAY)
-  AND (RemoteIP IN (SELECT RemoteIP FROM destinations))
+WHERE Timestamp > (CAST('2026-11-20 12:00:00.000000+00:00' AS TIMESTAMPTZ) - INTERVAL '120' HOUR)
+  AND (RemoteIP IN (SELECT RemoteIP FROM stage7_new_connections))
 GROUP BY RemoteIP
 ),
 stage8_lookup AS (
@@ -150,8 +119,8 @@ stage8_lookup AS (
 -- when the destination has no row on the right. The key column is not repeated.
 SELECT
   new_connections.*,
-  prevalence.Prevalence,
-  prevalence.URLs
+  prevalence.Prevalence AS Prevalence,
+  prevalence.URLs AS URLs
 FROM stage7_new_connections AS new_connections
 LEFT JOIN prevalence AS prevalence
   ON new_connections.RemoteIP = prevalence.RemoteIP
@@ -160,7 +129,7 @@ stage9_rare_destinations AS (
 -- Stage 9 (where): destinations contacted by fewer than max_prevalence devices, or never looked up.
 SELECT *
 FROM stage8_lookup
-WHERE Prevalence < 6 OR (Prevalence IS NULL)
+WHERE (Prevalence < 6 OR (Prevalence IS NULL))
 ),
 stage10_details AS (
 -- Stage 10 (extend): pack each alerting connection into one Details object (null values are kept).

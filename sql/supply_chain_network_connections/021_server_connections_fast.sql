@@ -1,0 +1,20 @@
+-- let ServersWithThirdPartyApps, its input, summarized (plan "fast"): the servers' outbound public connections
+-- in the lookback window, one row per server, vendor and destination, so the table is read once for all three uses.
+{# The filters are 020's, from _filters.sql. Vendor counts (030) and the join (040) need only the distinct
+   (DeviceName, company) pairs, which these rows keep; the baseline (101) re-sums them for the servers in scope.
+   Every other stage is unchanged: tests/test_plans.py checks both plans give the same rows. -#}
+{% set hint = kql.materialize() -%}
+SELECT
+  DeviceName,
+  InitiatingProcessVersionInfoCompanyName,
+  RemoteIP,
+  RemotePort,
+  count(*) AS events,
+  min(Timestamp) AS first_seen,
+  max(Timestamp) AS last_seen
+FROM (
+  SELECT {{ kql.columns('DeviceNetworkEvents') }}
+  FROM {{ source('DeviceNetworkEvents') }}
+) AS events
+WHERE {{ rule.server_outbound() }}
+GROUP BY DeviceName, InitiatingProcessVersionInfoCompanyName, RemoteIP, RemotePort
