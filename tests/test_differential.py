@@ -15,6 +15,7 @@ import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -95,3 +96,35 @@ def test_parameters_match_reference(case: tuple[Parameters, Fleet, bool]):
     parameters_, fleet, flat = case
     note(f"params: {parameters_.params!r}")
     run_both(fleet, flat=flat, params=parameters_.params, kwargs=parameters_.kwargs)
+
+
+# ---- the Spark engine, when PySpark and Java are there (issue: every engine gives the reference's answers) ----
+
+SPARK_EXAMPLES = int(os.environ.get("FUZZ_SPARK_EXAMPLES", 25))
+
+
+@pytest.fixture(scope="module")
+def spark_session():
+    from detector import spark_engine
+
+    reason = spark_engine.unavailable()
+    if reason:
+        pytest.skip(reason)
+    return spark_engine.session()  # the active session, shared with tests/test_engines.py
+
+
+def test_spark_engine_matches_reference(spark_session):
+    from detector import spark_engine
+
+    @profile(SPARK_EXAMPLES)
+    @given(fleet=fleets(), flat=st.booleans())
+    def check(fleet: Fleet, flat: bool) -> None:
+        expected = reference.evaluate(fleet.device_info, fleet.network_events, fleet.now, flat=flat)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = write_fleet(Path(tmp), fleet.device_info, fleet.network_events)
+            actual = spark_engine.run_table(data=folder, now=fleet.now, flat=flat, spark=spark_session).to_pylist()
+        note(f"expected: {expected!r}")
+        note(f"actual:   {actual!r}")
+        assert_same(actual, expected)
+
+    check()
