@@ -3,49 +3,55 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
 NOW    := 2026-11-20T12:00:00Z
 RULE   := supply_chain_network_connections
 
-.PHONY: install demo test lint format snapshots fuzz sample bench clean
+.PHONY: install install-dev demo test lint format snapshots fuzz sample bench clean
 SIZE   ?= 10M
 
-install: $(STAMP)
+install: $(STAMP)      ## the tool alone: what `make demo` needs
+install-dev: $(DEV)    ## plus everything the tests need (PySpark, chdb, fakesnow, ZetaSQL, moto, ...)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(DEV): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV)
 
 demo: install  ## run the rule on the bundled sample fleet and print the alerts
 	$(BIN)/detector run --data data/sample --now $(NOW) --format table
 
-test: install  ## lint, then the whole test suite
+test: install-dev  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-snapshots: install  ## regenerate the golden SQL under tests/golden/ (review the diff)
+snapshots: install-dev  ## regenerate the golden SQL under tests/golden/ (review the diff)
 	$(BIN)/detector sql --now $(NOW) > tests/golden/$(RULE).duckdb.sql
 	for d in snowflake bigquery spark databricks trino postgres clickhouse; do \
 	  $(BIN)/detector export --dialect $$d --now $(NOW) > tests/golden/$(RULE).$$d.sql || exit 1; \
 	done
 
-fuzz: install  ## the differential fuzz, much longer than in CI
+fuzz: install-dev  ## the differential fuzz, much longer than in CI
 	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py
 
 sample: install  ## regenerate data/sample (see data/README.md)
 	$(BIN)/detector generate --out data/sample --now $(NOW)
 
-bench: install  ## benchmark at SIZE events (1M, 10M, 100M): prints and appends to bench/results.md
+bench: install-dev  ## benchmark at SIZE events (1M, 10M, 100M): prints and appends to bench/results.md
 	$(BIN)/python bench/bench.py $(SIZE)
 
 clean:
