@@ -34,3 +34,19 @@ Timestamp > {{ kql.ago('lookback') }}
   min(CASE WHEN {{ url_trusted('RemoteUrl') }} THEN 1 ELSE 0 END) AS urls_trusted
 {%- endif -%}
 {%- endmacro %}
+
+{#- Stage 8's right side: the WHOLE fleet's prevalence per address in the prevalence window (no server, ActionType
+    or RemoteIPType filter: semantics 6), for the addresses in the one-column CTE `addresses`. -#}
+{% macro prevalence_of(addresses) -%}
+SELECT
+  RemoteIP,
+  {{ kql.dcount('DeviceId') }} AS Prevalence,
+  {{ kql.make_set('RemoteUrl') }} AS URLs{{ urls_trusted_column() }}
+FROM (
+  SELECT {{ kql.columns('DeviceNetworkEvents') }}
+  FROM {{ source('DeviceNetworkEvents') }}
+) AS events
+WHERE Timestamp > {{ kql.ago('prevalence_window') }}
+  AND {{ kql.in_set('RemoteIP', addresses, 'RemoteIP') }}
+GROUP BY RemoteIP
+{%- endmacro %}
