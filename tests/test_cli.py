@@ -219,3 +219,12 @@ def test_rule_prints_the_card_from_rule_toml():
 def test_unknown_rule_is_an_error():
     result = invoke("rule", "--rule", "nope")
     assert result.exit_code == 2 and "unknown rule 'nope'" in result.stderr
+
+
+def test_sql_shows_either_plan():
+    fast = invoke("sql", "--now", NOW)
+    straight = invoke("sql", "--now", NOW, "--plan", "straight")
+    assert "-- plan = fast" in fast.stdout and "stage1_source AS" not in fast.stdout
+    assert "-- plan = straight" in straight.stdout and "stage1_source AS" in straight.stdout
+    bad = invoke("sql", "--now", NOW, "--plan", "quick")
+    assert bad.exit_code == 2 and "no plan named 'quick'" in bad.stderr

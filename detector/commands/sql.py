@@ -25,6 +25,10 @@ def _show(value: object) -> str:
 def sql(
     now: common.Now = None,
     flat: Annotated[bool, typer.Option("--flat", help="End at the one-row-per-connection stage.")] = False,
+    plan: Annotated[
+        str,
+        typer.Option(help="fast (what run executes) or straight (the KQL as written, one CTE per let and stage)."),
+    ] = "fast",
     rule: common.RuleSlug = None,
     lookback: common.Lookback = None,
     new_window: common.NewWindow = None,
@@ -50,4 +54,5 @@ def sql(
     typer.echo(f"-- now = {iso(bindings.now)}")
     for name, value in bindings.values.items():
         typer.echo(f"-- {name} = {_show(value)}")
-    typer.echo(render(loaded, bindings, flat=flat).sql + ";")
+    typer.echo(f"-- plan = {plan}")
+    typer.echo(render(loaded, bindings, flat=flat, plan=plan).sql + ";")

@@ -9,6 +9,7 @@
 -- excluded_ip_types = Private, Loopback
 -- privileged_servers = None
 -- trusted_urls = None
+-- plan = fast
 WITH
 server_list AS (
 -- let server_list: every device that called itself a server (not a Workstation, not macOS, OS known)
