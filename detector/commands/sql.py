@@ -15,6 +15,8 @@ from detector.rule import load_rule
 
 
 def _show(value: object) -> str:
+    if value is None:  # an optional tuning left unset
+        return "(off)"
     if isinstance(value, timedelta):
         return f"{value} ({value.total_seconds():g}s)"
     if isinstance(value, tuple):

@@ -7,8 +7,8 @@
 -- max_prevalence = 6
 -- excluded_action_types = ListeningConnectionCreated
 -- excluded_ip_types = Private, Loopback
--- privileged_servers = None
--- trusted_urls = None
+-- privileged_servers = (off)
+-- trusted_urls = (off)
 -- plan = fast
 WITH
 server_list AS (
