@@ -70,8 +70,9 @@ def export_sql(
     return render(rule, bindings, source=names.__getitem__, dialect=target.name, flat=shape == "flat").sql
 
 
-def _show(value: object) -> str:
-    """A parameter value for a `--` comment line: lists as JSON (ASCII), so no value can end the comment."""
+def comment_value(value: object) -> str:
+    """A parameter value for a `--` comment line: strings and lists as JSON, so no value can end the comment.
+    Used by `detector export` and `detector sql` alike."""
     if value is None:
         return "(not set)"
     if isinstance(value, timedelta):
@@ -99,6 +100,6 @@ def export_script(
         f"-- dialect: {target.title} ({target.name}); shape: {shape} ({columns})",
         "-- now = " + (iso(bindings.now) if bindings.now else "the engine's current timestamp, read once per query"),
     ]
-    lines += [f"-- {name} = {_show(value)}" for name, value in bindings.values.items()]
+    lines += [f"-- {name} = {comment_value(value)}" for name, value in bindings.values.items()]
     lines += [f"-- table {name} = {sql_name}" for name, sql_name in names.items()]
     return "\n".join(lines) + "\n" + sql + ";\n"

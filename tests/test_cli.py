@@ -172,7 +172,7 @@ def test_sql_prints_parameters_and_the_chain():
     assert result.exit_code == 0
     assert "-- now = 2026-11-20T12:00:00.000000Z" in result.stdout
     assert "-- lookback = 7 days, 0:00:00 (604800s)" in result.stdout
-    assert "-- excluded_ip_types = (none)" in result.stdout
+    assert "-- excluded_ip_types = []" in result.stdout
     assert "INTERVAL '168' HOUR" in result.stdout and "NOT FALSE" in result.stdout
     assert result.stdout.rstrip().endswith("ORDER BY DeviceName ASC NULLS LAST;")
 
@@ -228,3 +228,11 @@ def test_sql_shows_either_plan():
     assert "-- plan = straight" in straight.stdout and "stage1_source AS" in straight.stdout
     bad = invoke("sql", "--now", NOW, "--plan", "quick")
     assert bad.exit_code == 2 and "no plan named 'quick'" in bad.stderr
+
+
+def test_sql_header_values_cannot_leave_their_comment():
+    result = invoke("sql", "--now", NOW, "--excluded-ip-types", "x\nDROP TABLE y")
+    assert result.exit_code == 0
+    assert '-- excluded_ip_types = ["x\\nDROP TABLE y"]' in result.stdout
+    header = result.stdout.split("\nWITH\n")[0].splitlines()
+    assert all(line.startswith("-- ") for line in header)

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from detector.commands import common
+from detector.export import comment_value
 from detector.output import iso
 from detector.params import bind
 from detector.render import render
 from detector.rule import load_rule
-
-
-def _show(value: object) -> str:
-    if value is None:  # an optional tuning left unset
-        return "(off)"
-    if isinstance(value, timedelta):
-        return f"{value} ({value.total_seconds():g}s)"
-    if isinstance(value, tuple):
-        return ", ".join(value) or "(none)"
-    return str(value)
 
 
 def sql(
@@ -55,6 +46,6 @@ def sql(
     typer.echo(f"-- rule: {loaded.name} ({loaded.slug})")
     typer.echo(f"-- now = {iso(bindings.now)}")
     for name, value in bindings.values.items():
-        typer.echo(f"-- {name} = {_show(value)}")
+        typer.echo(f"-- {name} = {comment_value(value)}")
     typer.echo(f"-- plan = {plan}")
     typer.echo(render(loaded, bindings, flat=flat, plan=plan).sql + ";")

@@ -5,10 +5,10 @@
 -- prevalence_window = 5 days, 0:00:00 (432000s)
 -- max_vendor_servers = 10
 -- max_prevalence = 6
--- excluded_action_types = ListeningConnectionCreated
--- excluded_ip_types = Private, Loopback
--- privileged_servers = (off)
--- trusted_urls = (off)
+-- excluded_action_types = ["ListeningConnectionCreated"]
+-- excluded_ip_types = ["Private", "Loopback"]
+-- privileged_servers = (not set)
+-- trusted_urls = (not set)
 -- plan = fast
 WITH
 server_list AS (
