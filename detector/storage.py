@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import glob as globlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from detector.errors import SourceError
@@ -23,6 +24,19 @@ def is_remote(location: str) -> bool:
 
 def has_glob(location: str) -> bool:
     return bool(_GLOB_CHARS & set(location))
+
+
+def walk_files(folder: str | os.PathLike, *, skip_hidden_dirs: bool = False) -> Iterator[str]:
+    """Every file below folder in sorted order, following symlinks but never around a loop."""
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not (skip_hidden_dirs and d.startswith(".")))
+        yield from (os.path.join(root, name) for name in sorted(names))
 
 
 class LocalStore:
@@ -41,17 +55,7 @@ class LocalStore:
         return os.path.getsize(path)
 
     def parquet_below(self, folder: str) -> list[str]:
-        """Every *.parquet below folder, following symlinks but never around a loop."""
-        found, seen = [], set()
-        for root, dirs, names in os.walk(folder, followlinks=True):
-            real = os.path.realpath(root)
-            if real in seen:
-                dirs[:] = []
-                continue
-            seen.add(real)
-            dirs.sort()
-            found.extend(os.path.join(root, n) for n in sorted(names) if _is_parquet(n))
-        return found
+        return [path for path in walk_files(folder) if _is_parquet(os.path.basename(path))]
 
     def glob(self, pattern: str) -> list[str]:
         return sorted(f for f in globlib.glob(pattern, recursive=True) if os.path.isfile(f))

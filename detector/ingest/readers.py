@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from detector.storage import walk_files
+
 # Extensions picked up when a folder is walked (a file named explicitly is read whatever its name).
 EXTENSIONS = {
     "defender-csv": (".csv", ".csv.gz", ".zip"),
@@ -54,17 +56,10 @@ def expand(inputs: list[Path], fmt: str) -> list[tuple[Path, str | None]]:
 
 
 def _walk(folder: Path, extensions: tuple[str, ...]) -> Iterator[Path]:
-    seen: set[str] = set()
-    for root, dirs, names in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if not name.startswith(".") and name.lower().endswith(extensions):
-                yield Path(root) / name
+    for path in walk_files(folder, skip_hidden_dirs=True):
+        name = os.path.basename(path)
+        if not name.startswith(".") and name.lower().endswith(extensions):
+            yield Path(path)
 
 
 @contextmanager
