@@ -22,12 +22,13 @@ the others are checked.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlglot
 from sqlglot import exp
 
+from detector import types
 from detector.errors import ParamError
 
 # Names that read as a function or keyword on some engine: always quoted when the forms below write them.
@@ -51,14 +52,15 @@ class Dialect:
     struct_key: str = ""
     collate: str = ""  # appended to string sort keys so that text sorts in codepoint order
     sort_key: str = "{col}{collate} ASC NULLS LAST"  # one ascending key, nulls last
-    # Kusto type -> this engine's type, where a form needs one (typed rows).
-    types: dict[str, str] = field(default_factory=dict)
+    # Typed rows (Trino, ClickHouse): pack() spells each field's type (detector/types.py), wrapped in `nullable`.
+    typed_rows: bool = False
+    nullable: str = "{}"
     quote_all: bool = False  # fold unquoted names (Snowflake upper, Postgres lower): quote every identifier
     materialize: bool = False  # accepts `name AS MATERIALIZED (...)`
     like_escape: bool = True  # needs `ESCAPE '\'` for an escaped LIKE pattern (else backslash is built in)
     settings: str = ""  # appended to the statement
-    # Instants: a literal is CAST('<text><zone>' AS <type>); `now` is the engine's clock, read once per query.
-    timestamp_type: str = "timestamptz"
+    # Instants: a literal is CAST('<text><zone>' AS <datetime type>); `now` is the engine's clock, read once per
+    # query.
     timestamp_zone: str = "+00:00"
     now: str = ""
     interval_units: tuple[str, ...] = ("HOUR", "MINUTE", "SECOND", "MICROSECOND")
@@ -79,7 +81,6 @@ _SPARK = {
     "sorted_list": "transform(sort_array(collect_list(named_struct({keys}, 'value', {value}))), e -> e.value)",
     "struct_key": "'null{i}', {col} IS NULL, 'key{i}', {col}",
     "now": "current_timestamp()",
-    "timestamp_type": "timestamp",
 }
 
 DIALECTS: dict[str, Dialect] = {
@@ -122,7 +123,6 @@ DIALECTS: dict[str, Dialect] = {
             sort_key="{col} IS NULL, {col}",
             like_escape=False,
             now="CURRENT_TIMESTAMP()",
-            timestamp_type="timestamp",
             interval_number=True,
         ),
         Dialect(name="spark", sqlglot="spark", title="Apache Spark SQL", **_SPARK),
@@ -134,9 +134,8 @@ DIALECTS: dict[str, Dialect] = {
             # array_agg keeps nulls: filter them out, then sort (varchar compares by code point).
             sorted_set="array_sort(array_agg(DISTINCT {x}) FILTER (WHERE {x} IS NOT NULL))",
             pack="CAST(ROW({values}) AS ROW({fields}))",
-            types={"string": "VARCHAR", "int": "INTEGER", "long": "BIGINT", "set": "ARRAY(VARCHAR)"},
+            typed_rows=True,
             now="current_timestamp(6)",
-            timestamp_type="TIMESTAMP(6) WITH TIME ZONE",
             timestamp_zone=" UTC",
             interval_units=("HOUR", "MINUTE", "SECOND"),
         ),
@@ -163,17 +162,12 @@ DIALECTS: dict[str, Dialect] = {
             pack="CAST(tuple({values}) AS Tuple({fields}))",
             sorted_list="arraySort((v, k) -> k, groupArray({value}), groupArray(tuple({keys})))",
             struct_key="{col} IS NULL, {col}",
-            types={
-                "string": "Nullable(String)",
-                "int": "Nullable(Int32)",
-                "long": "Nullable(Int64)",
-                "set": "Variant(Array(String))",
-            },
+            typed_rows=True,
+            nullable="Nullable({})",
             like_escape=False,
             # Without it a LEFT JOIN fills non-matches with 0 and '' instead of NULL.
             settings="SETTINGS join_use_nulls = 1",
             now="now64(6, 'UTC')",
-            timestamp_type="DateTime64(6, 'UTC')",
             timestamp_zone="",
             interval_number=True,
         ),
@@ -207,8 +201,8 @@ class Forms:
             col = d.ident(name)
             pairs.append(d.pair.format(key=exp.Literal.string(name).sql(dialect=d.sqlglot), col=col))
             values.append(col)
-            if d.types:
-                typed.append(f"{col} {d.types[kusto_type]}")
+            if d.typed_rows:
+                typed.append(f"{col} {self.row_type(kusto_type)}")
         return d.pack.format(pairs=", ".join(pairs), values=", ".join(values), fields=", ".join(typed))
 
     def sorted_list(self, value: str, keys: list) -> str:
@@ -217,16 +211,18 @@ class Forms:
         struct_keys = ", ".join(d.struct_key.format(i=i, col=d.ident(name)) for i, (name, _) in enumerate(keys))
         return d.sorted_list.format(value=d.ident(value), order=order, keys=struct_keys)
 
+    def row_type(self, kusto_type: str) -> str:
+        """A field's type in a typed row: a set as is (an Array cannot be Nullable), a scalar made nullable."""
+        spelled = types.sql_type(kusto_type, self.dialect.name)
+        return spelled if kusto_type == "set" else self.dialect.nullable.format(spelled)
+
     def type(self, kusto_type: str) -> str:
-        """A scalar Kusto type (string, int, long) as the engine spells it (BigQuery: INT64, ClickHouse: Int64)."""
-        return exp.DataType.build(_SCALAR_TYPES[kusto_type]).sql(dialect=self.dialect.sqlglot)
+        """A scalar Kusto type as the engine spells it (BigQuery: INT64, ClickHouse: Int64)."""
+        return exp.DataType.build(types.get(kusto_type).duckdb, dialect="duckdb").sql(dialect=self.dialect.sqlglot)
 
     def sort_key(self, name: str, kusto_type: str = "string") -> str:
-        collate = self.dialect.collate if kusto_type == "string" else ""
+        collate = self.dialect.collate if kusto_type in types.TEXT_TYPES else ""
         return self.dialect.sort_key.format(col=self.dialect.ident(name), collate=collate)
-
-
-_SCALAR_TYPES = {"string": "VARCHAR", "int": "INT", "long": "BIGINT"}
 
 
 def timestamp(value: datetime, dialect: Dialect) -> str:
@@ -234,7 +230,7 @@ def timestamp(value: datetime, dialect: Dialect) -> str:
     if value.tzinfo is None:
         raise TypeError("datetimes must be timezone-aware")
     text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") + dialect.timestamp_zone
-    target = exp.DataType.build(dialect.timestamp_type, dialect=dialect.sqlglot)
+    target = exp.DataType.build(types.sql_type("datetime", dialect.name), dialect=dialect.sqlglot)
     return exp.cast(exp.Literal.string(text), target).sql(dialect=dialect.sqlglot)
 
 

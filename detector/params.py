@@ -99,7 +99,10 @@ def read_list_file(name: str, path: Any) -> tuple[str, ...]:
 
 
 def parse_list(name: str, value: Any) -> tuple[str, ...]:
-    """A list of strings: a Python sequence, or comma-separated text (empty text = empty list)."""
+    """A list of strings: a Python sequence, comma-separated text (empty text = empty list), or `@FILE`: one
+    value per line of FILE."""
+    if isinstance(value, str) and value.startswith("@"):
+        return read_list_file(name, value[1:])
     if isinstance(value, str):
         items = [part.strip() for part in value.split(",")] if value.strip() else []
     elif isinstance(value, list | tuple):
@@ -128,6 +131,14 @@ def parse_domains(name: str, value: Any) -> tuple[str, ...]:
     return tuple(domains)
 
 
+def parse_string(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ParamError(name, f"{value!r} is not text")
+    if "\x00" in value:
+        raise ParamError(name, "values may not contain NUL characters")
+    return value
+
+
 @dataclass(frozen=True)
 class Bindings:
     """Validated values for one run: every rule parameter, plus `now` (None = the engine's clock)."""
@@ -148,11 +159,14 @@ def bind(rule: Rule, given: Mapping[str, Any] | None = None, now: Any = None) ->
     given = dict(given or {})
     unknown = sorted(set(given) - set(rule.params))
     if unknown:
-        raise ParamError(unknown[0], f"unknown parameter; the rule takes: {', '.join(rule.params)}")
+        takes = ", ".join(rule.params) or "no parameters"
+        raise ParamError(unknown[0], f"unknown parameter; rule {rule.slug} takes: {takes}")
     values: dict[str, Any] = {}
     for name, param in rule.params.items():
         raw = given.get(name)
         raw = param.default if raw is None else raw
+        if raw is None and param.required:
+            raise ParamError(name, f"rule {rule.slug} needs it: give {param.option} VALUE (or --param {name}=VALUE)")
         if raw is None:  # an optional tuning left unset: templates leave it out
             values[name] = None
         elif param.type == "duration":
@@ -161,6 +175,8 @@ def bind(rule: Rule, given: Mapping[str, Any] | None = None, now: Any = None) ->
             values[name] = parse_int(name, raw, param.min)
         elif param.type == "domains":
             values[name] = parse_domains(name, raw)
+        elif param.type == "string":
+            values[name] = parse_string(name, raw)
         else:
             values[name] = parse_list(name, raw)
     return Bindings(values=values, now=None if now is None else parse_instant("now", now))
