@@ -2,9 +2,9 @@
 engine. The CLI and the Python API both come through here.
 
     from detector import run_table, run_rule
-    table = run_table("supply_chain_network_connections", data="data/sample", now="2026-11-20T12:00:00Z")
-    alerts = run_rule("supply_chain_network_connections", data="data/sample", now="latest", params={"lookback": "7d"})
-    table = run_table(rule, connection=con, tables={"DeviceNetworkEvents": "lake.net_events"}, now="latest")
+    table = run_table("<rule slug>", data="data/sample", now="2026-11-20T12:00:00Z")       # pyarrow.Table
+    alerts = run_rule("<rule slug>", data="data/sample", now="latest", params={"<name>": "7d"})  # list of dicts
+    table = run_table("<rule slug>", connection=con, tables={"<Table>": "lake.net_events"}, now="latest")
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ One file holds cases on one theme:
         {
           "name": "missing_device_type_is_a_server",   // unique within the rule
           "description": "DeviceType null reads as \"\", which is not \"Workstation\"",
-          "now": "...", "params": {"lookback": "7d"}, "flat": false,
+          "now": "...", "params": {"<parameter>": "7d"}, "flat": false,
           "plant": true,                               // `detector generate` plants its rows into the fleet
           "input": {"DeviceInfo": [{"DeviceType": null}], "DeviceNetworkEvents": [{}]},
-          "expect": [{"DeviceName": "srv", "set_Details": [...]}]
+          "expect": [{"DeviceName": "srv", "<output column>": [...]}]
         }
       ]
     }

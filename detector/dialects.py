@@ -10,7 +10,7 @@ the `kql.*` macros (sql/_macros/kql.sql):
   inside collect_list, so it sorts the collected array instead; Postgres sorts by its collation unless told "C").
 - `pack`: Kusto's pack(): an object that keeps null values (Snowflake's OBJECT_CONSTRUCT would drop them; Trino
   and ClickHouse need typed rows).
-- `sorted_list`: make_set(Details) ordered by (RemoteIP, RemotePort nulls last).
+- `sorted_list`: make_set(object) ordered by the object's key fields (nulls last).
 - `materialize`: whether `name AS MATERIALIZED (...)` is accepted (KQL's materialize(); speed only).
 - literals for instants, intervals and the engine's clock, built with sqlglot.
 
@@ -157,7 +157,7 @@ DIALECTS: dict[str, Dialect] = {
             sqlglot="clickhouse",
             title="ClickHouse",
             # An Array cannot be Nullable, and a LEFT JOIN fills a missing one with []; a Variant can be null,
-            # so a lookup that finds nothing leaves URLs null, as in Kusto.
+            # so a lookup that finds nothing leaves the set null, as in Kusto.
             sorted_set="CAST(arraySort(groupUniqArray({x})) AS Variant(Array(String)))",
             pack="CAST(tuple({values}) AS Tuple({fields}))",
             sorted_list="arraySort((v, k) -> k, groupArray({value}), groupArray(tuple({keys})))",

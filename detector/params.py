@@ -6,6 +6,7 @@ for a value is built by `detector.literals` from these typed values, never by pa
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,6 +105,8 @@ def parse_list(name: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str) and value.startswith("@"):
         return read_list_file(name, value[1:])
     if isinstance(value, str):
+        if os.sep in value and os.path.isfile(value.strip()):
+            raise ParamError(name, f"{value!r} is a file: write @{value.strip()} to read the values from it")
         items = [part.strip() for part in value.split(",")] if value.strip() else []
     elif isinstance(value, list | tuple):
         items = list(value)

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import conn, device
+from conftest import SEED, conn, device
 from helpers import write_fleet
 from typer.testing import CliRunner
 
@@ -30,8 +30,15 @@ def data(tmp_path):
     return write_fleet(tmp_path / "data", devices, events)
 
 
+RULE_COMMANDS = ("run", "sql", "explain", "export", "rule")
+
+
 def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
+    """Run `detector ARGS`, naming the seed rule for the commands that take one when ARGS do not."""
+    args = [str(a) for a in args]
+    if args and args[0] in RULE_COMMANDS and (len(args) == 1 or args[1].startswith("-")) and "--all" not in args:
+        args.insert(1, SEED)
+    return CliRunner().invoke(app, args)
 
 
 def test_jsonl_is_one_sorted_record_per_device(data):
@@ -211,14 +218,15 @@ def test_rule_prints_the_card_from_rule_toml():
     assert "--lookback: 14d" in out and "--max-prevalence: 6" in out
     assert "--excluded-ip-types: Private, Loopback" in out
     assert "RemoteIPType in Private, Loopback" in out
-    assert "Output fields: DeviceName, set_Details" in out
+    assert "Output (one record per DeviceName)\n  DeviceName: string\n  set_Details: dynamic" in out
     for s in rule.stages:
         assert s.file in out
 
 
 def test_unknown_rule_is_an_error():
-    result = invoke("rule", "--rule", "nope")
-    assert result.exit_code == 2 and "unknown rule 'nope'" in result.stderr
+    result = invoke("rule", "nope")
+    assert result.exit_code == 2 and "unknown rule 'nope'; installed rules: " in result.stderr
+    assert "supply_chain_network_connections" in result.stderr
 
 
 def test_sql_shows_either_plan():

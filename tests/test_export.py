@@ -15,7 +15,7 @@ import sqlglot
 from sqlglot import exp
 from typer.testing import CliRunner
 
-from detector import dialects
+from detector import dialects, types
 from detector.cli import app
 from detector.dialects import EXPORT_DIALECTS
 from detector.errors import ParamError
@@ -26,12 +26,12 @@ from detector.rule import load_rule
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = "2026-11-20T12:00:00Z"
-RULE = load_rule()
+RULE = load_rule("supply_chain_network_connections")
 OTHERS = [d for d in EXPORT_DIALECTS if d != "duckdb"]
 
 
 def invoke(*args):
-    return CliRunner().invoke(app, ["export", *[str(a) for a in args]])
+    return CliRunner().invoke(app, ["export", RULE.slug, *[str(a) for a in args]])
 
 
 def statement(script: str) -> str:
@@ -293,8 +293,8 @@ def test_values_stay_literals_in_every_dialect(dialect):
 def test_tunings_from_files(tmp_path):
     (tmp_path / "servers.txt").write_text("# domain admins\ndc1\n")
     (tmp_path / "trusted.txt").write_text("windowsupdate.com\n")
-    result = invoke("--dialect", "bigquery", "--now", NOW, "--privileged-servers", tmp_path / "servers.txt",
-                    "--trusted-urls", tmp_path / "trusted.txt")  # fmt: skip
+    result = invoke("--dialect", "bigquery", "--now", NOW, "--privileged-servers", f"@{tmp_path / 'servers.txt'}",
+                    "--trusted-urls", f"@{tmp_path / 'trusted.txt'}")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "(DeviceName IN ('dc1'))" in result.stdout and "LIKE '%.windowsupdate.com'" in result.stdout
     assert '-- trusted_urls = ["windowsupdate.com"]' in result.stdout
@@ -334,7 +334,6 @@ def test_render_names_the_dialect_it_does_not_know():
 
 # ---- BigQuery: ZetaSQL's analyzer, offline ---------------------------------------------------------------------------
 
-BIGQUERY_TYPES = {"timestamp": "TIMESTAMP", "string": "STRING", "int": "INT64"}
 BIGQUERY_OUTPUT = {
     "nested": [
         ("DeviceName", "STRING"),
@@ -379,7 +378,7 @@ def zetasql():
     for name, columns in RULE.tables.items():
         table = TableBuilder(name)
         for column, kusto_type in columns.items():
-            table = table.add_column(column, kinds[BIGQUERY_TYPES[kusto_type]])
+            table = table.add_column(column, kinds[types.sql_type(kusto_type, "bigquery")])
         catalog = catalog.add_table(table.build())
     built = catalog.with_builtin_functions(ZetaSQLBuiltinFunctionOptions(language_options=language)).build()
     return Analyzer(AnalyzerOptions(language_options=language), built)
@@ -414,7 +413,6 @@ def test_zetasql_catches_what_bigquery_rejects(zetasql):
 
 # ---- Trino: sqlglot type annotation ---------------------------------------------------------------------------------
 
-TRINO_TYPES = {"timestamp": "TIMESTAMP(6) WITH TIME ZONE", "string": "VARCHAR", "int": "INTEGER"}
 
 
 @pytest.mark.parametrize("now", [NOW, None])
@@ -422,7 +420,7 @@ def test_trino_sql_type_annotates(now):
     from sqlglot.optimizer.annotate_types import annotate_types
     from sqlglot.optimizer.qualify import qualify
 
-    schema = {name: {c: TRINO_TYPES[t] for c, t in cols.items()} for name, cols in RULE.tables.items()}
+    schema = {name: {c: types.sql_type(t, "trino") for c, t in cols.items()} for name, cols in RULE.tables.items()}
     tree = annotate_types(
         qualify(sqlglot.parse_one(sql_for("trino", now=now), read="trino"), schema=schema, dialect="trino"),
         schema=schema,

@@ -109,7 +109,7 @@ class DuckDBEngine:
                 source = exp.to_table(where).sql(dialect="duckdb", identify=True)
             except sqlglot.errors.ParseError as exc:
                 raise SourceError(f"table {name}: cannot read {where!r} in the connection: {exc}") from exc
-            found = self._describe(f"SELECT * FROM {source}", name, f"connection table {where!r}")
+            found = self._describe(f"SELECT * FROM {source}", name, f"{where!r} in the connection")
             views[name] = sql_identifier("detector__" + name)
             self._view(rule, name, views[name], source, found, f"connection table {where}")
         return views
