@@ -5,15 +5,15 @@ One file holds cases on one theme:
     {
       "description": "what the cases in this file are about",
       "now": "2026-11-20T12:00:00Z",                  // default `now` of its cases ("latest" allowed)
-      "defaults": {"DeviceNetworkEvents": {...}},      // per table: column values every row starts from
+      "defaults": {"<Table>": {...}},                  // per table: column values every row starts from
       "cases": [
         {
           "name": "missing_device_type_is_a_server",   // unique within the rule
-          "description": "DeviceType null reads as \"\", which is not \"Workstation\"",
+          "description": "a null string reads as \"\", so ...",
           "now": "...", "params": {"<parameter>": "7d"}, "flat": false,
           "plant": true,                               // `detector generate` plants its rows into the fleet
-          "input": {"DeviceInfo": [{"DeviceType": null}], "DeviceNetworkEvents": [{}]},
-          "expect": [{"DeviceName": "srv", "<output column>": [...]}]
+          "input": {"<Table>": [{"<Column>": null}], "<Other table>": [{}]},
+          "expect": [{"<output column>": "...", "<another>": [...]}]
         }
       ]
     }
@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from detector import types
-from detector.errors import RuleError
+from detector.errors import ParamError, RuleError
 from detector.params import parse_instant
 from detector.rule import Rule
 from detector.tables import load_table
@@ -123,7 +123,10 @@ def load_file(rule: Rule, path: Path) -> list[Case]:
         if now is None:
             raise RuleError(f"{path}: {where}: no \"now\" (give it in the case or the file)")
         if str(now).lower() != "latest":
-            parse_instant(f"{path}: {where}: now", now)
+            try:
+                parse_instant("now", now)
+            except ParamError as exc:
+                raise RuleError(f"{path}: {where}: now: {exc}") from None
         params = spec.get("params", {})
         unknown = sorted(set(params) - set(rule.params))
         if unknown:
@@ -180,7 +183,7 @@ def _typed_row(rule: Rule, path: Path, where: str, table: str, row: dict) -> dic
             raise RuleError(f"{path}: {where}.{column}: not a column of {table}")
         try:
             typed[column] = _value(kusto_type, value)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, ParamError) as exc:
             raise RuleError(f"{path}: {where}.{column}: {exc}") from None
     return typed
 
@@ -202,7 +205,10 @@ def _value(kusto_type: str, value: Any) -> Any:
     if kusto_type == "datetime":
         if not isinstance(value, str):
             raise ValueError(f"{value!r} is not an ISO-8601 timestamp")
-        return parse_instant("Timestamp", value)
+        try:
+            return parse_instant("datetime", value)
+        except ParamError:
+            raise ValueError(f"{value!r} is not an ISO-8601 timestamp") from None
     if kusto_type in ("int", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{value!r} is not an integer")

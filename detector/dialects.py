@@ -264,8 +264,8 @@ def interval(value: timedelta, dialect: Dialect) -> str:
 def quote_identifiers(sql: str, dialect: Dialect) -> str:
     """Quote every unquoted identifier in place, keeping the text (layout, comments) as it is.
 
-    For engines that fold unquoted names (Snowflake to upper case, Postgres to lower case): quoted, `DeviceName`
-    stays `DeviceName`, in the tables read and in the output. Positions come from sqlglot's parse; nothing else
+    For engines that fold unquoted names (Snowflake to upper case, Postgres to lower case): quoted, `MyColumn`
+    stays `MyColumn`, in the tables read and in the output. Positions come from sqlglot's parse; nothing else
     in the statement changes.
     """
     tree = sqlglot.parse_one(sql, read=dialect.sqlglot)

@@ -1,5 +1,5 @@
 """Why a record did or did not appear: rows after every stage of the KQL as written, the rule's own explain views,
-and the trace of one entity (the rule's `output.entity` column, e.g. a DeviceName).
+and the trace of one entity (the rule's `output.entity` column, e.g. a device name).
 
 All counts come from one query over the same CTE chain, on the same engine as `detector run`.
 """

@@ -153,6 +153,15 @@ class Bindings:
         return self.values[name]
 
 
+_PLACEHOLDERS = {"duration": "1d", "int": "1", "list": "a,b", "domains": "example.com", "string": "x"}
+
+
+def placeholder_bindings(rule: Rule, now: Any = "2026-01-01T00:00:00Z") -> Bindings:
+    """The defaults, with a placeholder for each required parameter: enough to render and check the SQL."""
+    given = {p.name: _PLACEHOLDERS[p.type] for p in rule.params.values() if p.required}
+    return bind(rule, given, now=now)
+
+
 def bind(rule: Rule, given: Mapping[str, Any] | None = None, now: Any = None) -> Bindings:
     """Validate `given` against the rule's parameters; missing ones take their defaults.
 

@@ -69,7 +69,7 @@ def _check_parses(body: str, dialect: str) -> str | None:
     try:
         sqlglot.parse_one(body, read=dialects.get(dialect).sqlglot)
     except ParseError as exc:
-        return str(exc)
+        return " ".join(str(exc).split())  # one line: the CLI prints errors on one line
     return None
 
 
@@ -122,7 +122,7 @@ def render(
 
     def checked_source(table: str) -> str:
         if table not in rule.tables:
-            raise RuleError(f"{rule.slug}: source({table!r}) is not a table in rule.toml [tables]")
+            raise RuleError(f"source({table!r}) is not a table in rule.toml [tables]")
         return source(table)
 
     def param(name: str) -> str:
@@ -152,7 +152,7 @@ def render(
 
     def ref(name: str) -> str:
         if name not in done:
-            raise RuleError(f"{rule.slug}: ref({name!r}) names no earlier stage")
+            raise RuleError(f"ref({name!r}) names no earlier stage")
         return name
 
     context = {**base, **(extra or {}), "ref": ref}
@@ -171,7 +171,7 @@ def render(
         except TemplateError as exc:
             raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: {exc}") from exc
         except RuleError as exc:  # ref() / source() naming something that is not there
-            raise RuleError(f"{rule.folder / stage.file}: {exc}") from None
+            raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: {exc}") from None
         if not body.startswith("--"):
             raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: must open with a '--' comment naming its stage")
         error = _check_parses(body, dialect)
@@ -203,6 +203,22 @@ def _finish(sql: str, target: dialects.Dialect) -> str:
 def _where(exc: TemplateError, rule: Rule) -> str:
     name = getattr(exc, "filename", None) or getattr(exc, "name", None)
     return str(name) if name else str(rule.folder)
+
+
+def validate(rule: Rule) -> None:
+    """Render every plan, shape and explain view of the rule (defaults, placeholders for required parameters):
+    a template that fails or SQL that does not parse raises RuleError naming the file."""
+    from detector.params import placeholder_bindings
+
+    bindings = placeholder_bindings(rule)
+    for plan in rule.plan_names:
+        for flat in (False, True) if rule.flat_stage else (False,):
+            render(rule, bindings, plan=plan, flat=flat)
+    for view in rule.explain_views:
+        sql = render_view(rule, bindings, view.file, extra={"entity": "''"}).sql
+        error = _check_parses(sql, "duckdb")
+        if error:
+            raise RuleError(f"rule {rule.slug}: {rule.folder / view.file}: SQL does not parse: {error}")
 
 
 def render_view(rule: Rule, bindings: Bindings, file: str, **kwargs) -> Rendered:

@@ -76,7 +76,7 @@ class Output:
     nested: Shape  # the rule's own output
     flat: Shape | None  # `--flat`: the rows before the last aggregation, when the rule has such a stage
     nested_column: str | None = None  # a list of objects `--format table` spreads over rows
-    entity: str | None = None  # the column `explain --entity` traces (e.g. DeviceName)
+    entity: str | None = None  # the column `explain --entity` traces (e.g. a device name column)
     record_noun: str = "record"
     row_noun: str = "row"
     table_columns: tuple[str, ...] = ()  # what `--format table` shows (default: every column)
@@ -346,3 +346,19 @@ def _check(rule: Rule) -> None:
     for view in rule.explain_views:
         if not (rule.folder / view.file).is_file():
             fail(f"explain view {view.title!r} names missing template {view.file}")
+    _check_template_syntax(rule)
+
+
+def _check_template_syntax(rule: Rule) -> None:
+    """Every template parses as Jinja (the SQL it renders is checked when rendered: render.validate)."""
+    import jinja2
+
+    files = {s.file for s in rule.stages} | {v.file for v in rule.explain_views}
+    files |= {f for spec in rule.plans.values() for f in spec.get("replace", {}).values()}
+    files |= {"_filters.sql"} if (rule.folder / "_filters.sql").is_file() else set()
+    env = jinja2.Environment()
+    for file in sorted(files):
+        try:
+            env.parse((rule.folder / file).read_text(encoding="utf-8"))
+        except jinja2.TemplateSyntaxError as exc:
+            raise RuleError(f"rule {rule.slug}: {rule.folder / file}: line {exc.lineno}: {exc.message}") from None

@@ -75,7 +75,7 @@ def test_ref_must_name_an_earlier_stage(rule, tmp_path):
     first = rule.stages[0].file
     (folder / first).write_text("-- broken\nSELECT * FROM {{ ref('baseline') }}")
     copy = load_folder(folder)
-    with pytest.raises(RuleError, match=f"{first}: .*ref\\('baseline'\\) names no earlier stage"):
+    with pytest.raises(RuleError, match=f"rule {rule.slug}: .*{first}: ref\\('baseline'\\) names no earlier stage"):
         render(copy, bind(copy, now=NOW))
 
 

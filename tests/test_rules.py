@@ -12,7 +12,7 @@ from detector import types
 from detector.dialects import DIALECTS
 from detector.engines.duckdb import DuckDBEngine
 from detector.literals import sql_identifier
-from detector.params import bind
+from detector.params import placeholder_bindings
 from detector.render import render
 from detector.rule import load_all
 from detector.tables import known_tables, load_table
@@ -23,9 +23,7 @@ NOW = "2026-11-20T12:00:00Z"
 
 def _bind(rule):
     """Defaults, with a value for every required parameter (a rule's cases show real ones)."""
-    placeholders = {"duration": "1d", "int": "1", "list": "a,b", "domains": "example.com", "string": "x"}
-    given = {p.name: placeholders[p.type] for p in rule.params.values() if p.required}
-    return bind(rule, given, now=NOW)
+    return placeholder_bindings(rule, now=NOW)
 
 
 def test_every_installed_rule_loads():

@@ -76,8 +76,8 @@ Now = Annotated[
     typer.Option(
         "--now",
         help="The instant the rule runs at: ISO-8601 (UTC when no zone is given), 'now' (the default: the current "
-        "UTC time) or 'latest' (the newest value of the rule's clock column, e.g. DeviceNetworkEvents.Timestamp, to "
-        "replay an old export).",
+        "UTC time) or 'latest' (the newest value of the rule's clock column, rule.toml `clock`, to replay an old "
+        "export).",
         show_default=False,
     ),
 ]
@@ -95,7 +95,7 @@ Plan = Annotated[
     str | None,
     typer.Option(
         "--plan",
-        help="Execution plan: straight (the KQL as written, one CTE per stage) or one the rule declares (e.g. fast); "
+        help="Execution plan: straight (the KQL as written, one CTE per stage) or one the rule declares (`detector rule`); "
         "every plan gives the same rows. Default: the rule's default plan.",
         show_default=False,
     ),
@@ -133,7 +133,7 @@ def param_options(params: list[Param]) -> list[Any]:
             None,
             p.option,
             metavar=metavar,
-            help=f"{p.help} [{kind}; default: {_default_text(p)}]",
+            help=f"{p.help} ({kind}; default: {_default_text(p)})",
             rich_help_panel=PANEL,
             show_default=False,
         )

@@ -21,7 +21,7 @@ def explain_command(
         typer.Option(
             "--entity",
             "--device",
-            help="Trace one entity (the rule's output entity column, e.g. a DeviceName): which stage dropped its rows, "
+            help="Trace one entity (the rule's output entity column, e.g. a device name): which stage dropped its rows, "
             "or which records it alerts with.",
             show_default=False,
         ),

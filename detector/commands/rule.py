@@ -8,6 +8,8 @@ import typer
 
 from detector.card import card
 from detector.commands import common
+from detector.errors import DetectorError
+from detector.render import validate
 from detector.rule import load_all
 
 
@@ -21,6 +23,12 @@ def rules(rules_dir: common.RulesDir = None) -> None:
     then in DETECTOR_RULES_PATH (folders separated by ':'), then among the installed rules; a rule that cannot
     load is reported with its file and reason (exit 2), and the others are still listed."""
     loaded, broken = load_all(common.dirs(rules_dir))
+    for slug, r in list(loaded.items()):
+        try:
+            validate(r)
+        except DetectorError as exc:
+            broken[slug] = str(exc)
+            del loaded[slug]
     rows = [(r.slug, r.name, r.tactics or "-", ", ".join(r.tables)) for r in sorted(loaded.values(), key=_slug)]
     header = ("RULE", "NAME", "TACTIC", "TABLES")
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]

@@ -35,9 +35,8 @@ def sql(
     when = datetime.now(UTC) if now is None or now.strip().lower() == "now" else now
     bindings = bind(loaded, params, now=when)
     plan = plan or loaded.default_plan
-    typer.echo(f"-- rule: {loaded.name} ({loaded.slug})")
-    typer.echo(f"-- now = {iso(bindings.now)}")
-    for name, value in bindings.values.items():
-        typer.echo(f"-- {name} = {comment_value(value)}")
-    typer.echo(f"-- plan = {plan}")
-    typer.echo(render(loaded, bindings, flat=flat, plan=plan).sql + ";")
+    statement = render(loaded, bindings, flat=flat, plan=plan).sql  # before printing anything: all or nothing
+    lines = [f"-- rule: {loaded.name} ({loaded.slug})", f"-- now = {iso(bindings.now)}"]
+    lines += [f"-- {name} = {comment_value(value)}" for name, value in bindings.values.items()]
+    lines += [f"-- plan = {plan}", statement + ";"]
+    typer.echo("\n".join(lines))

@@ -16,6 +16,7 @@ from detector.commands import common
 from detector.engines import ENGINES
 from detector.errors import ParamError, RuleError
 from detector.output import atomic_file
+from detector.render import validate
 from detector.rule import load_all
 from detector.testing import CaseResult, check_case
 
@@ -60,6 +61,7 @@ def test(
         for slug in (s for s in wanted if s in loaded):
             rule = loaded[slug]
             try:
+                validate(rule)
                 cases = load_cases(rule)
             except RuleError as exc:
                 errors.append(str(exc))

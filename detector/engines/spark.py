@@ -134,7 +134,7 @@ class SparkEngine:
         """One temp view per table, named as the table, with the rule's columns in their Kusto types.
 
         Files are unioned by column name, as DuckDB's union_by_name does: files with the same schema are read
-        together, each group is cast to the Kusto types on its own (so one file may hold Timestamp as text and
+        together, each group is cast to the Kusto types on its own (so one file may hold a datetime as text and
         another as a timestamp), and a column missing from some files is null there.
         """
         errors = _spark_errors()
