@@ -48,8 +48,8 @@ snapshots: install-dev  ## regenerate the golden SQL under tests/golden/ (review
 fuzz: install-dev  ## the differential fuzz, much longer than in CI
 	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py
 
-sample: install  ## regenerate data/sample (see data/README.md)
-	$(BIN)/detector generate --out data/sample --now $(NOW)
+sample: install  ## regenerate data/sample and the planted cases of data/README.md
+	$(BIN)/detector generate --out data/sample --now $(NOW) --readme data/README.md
 
 bench: install-dev  ## benchmark at SIZE events (1M, 10M, 100M): prints and appends to bench/results.md
 	$(BIN)/python bench/bench.py $(SIZE)
