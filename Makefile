@@ -39,11 +39,8 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-snapshots: install-dev  ## regenerate the golden SQL under tests/golden/ (review the diff)
-	$(BIN)/detector sql --now $(NOW) > tests/golden/$(RULE).duckdb.sql
-	for d in snowflake bigquery spark databricks trino postgres clickhouse; do \
-	  $(BIN)/detector export --dialect $$d --now $(NOW) > tests/golden/$(RULE).$$d.sql || exit 1; \
-	done
+snapshots: install-dev  ## regenerate the golden SQL of every rule and dialect under tests/golden/ (review the diff)
+	$(BIN)/python tests/golden_sql.py
 
 fuzz: install-dev  ## the differential fuzz, much longer than in CI
 	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py

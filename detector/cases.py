@@ -88,7 +88,7 @@ def load_file(rule: Rule, path: Path) -> list[Case]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RuleError(f"{path}: not a JSON case file ({exc})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cases"), list):
-        raise RuleError(f"{path}: a case file is an object with a list \"cases\"")
+        raise RuleError(f'{path}: a case file is an object with a list "cases"')
     _no_unknown(path, "file", raw, _FILE_KEYS)
     defaults = raw.get("defaults", {})
     for table, row in defaults.items():
@@ -97,14 +97,14 @@ def load_file(rule: Rule, path: Path) -> list[Case]:
     for i, spec in enumerate(raw["cases"]):
         where = f"cases[{i}]"
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
-            raise RuleError(f"{path}: {where}: a case needs a \"name\"")
+            raise RuleError(f'{path}: {where}: a case needs a "name"')
         where = f"case {spec['name']!r}"
         _no_unknown(path, where, spec, _CASE_KEYS)
         if "expect" not in spec or not isinstance(spec["expect"], list):
-            raise RuleError(f"{path}: {where}: field \"expect\" must be a list of records")
+            raise RuleError(f'{path}: {where}: field "expect" must be a list of records')
         inputs = spec.get("input", {})
         if not isinstance(inputs, dict):
-            raise RuleError(f"{path}: {where}: field \"input\" must map table names to lists of rows")
+            raise RuleError(f'{path}: {where}: field "input" must map table names to lists of rows')
         rows: dict[str, list[dict]] = {}
         for table in rule.tables:
             given = inputs.get(table, [])
@@ -121,7 +121,7 @@ def load_file(rule: Rule, path: Path) -> list[Case]:
                 )
         now = spec.get("now", raw.get("now"))
         if now is None:
-            raise RuleError(f"{path}: {where}: no \"now\" (give it in the case or the file)")
+            raise RuleError(f'{path}: {where}: no "now" (give it in the case or the file)')
         if str(now).lower() != "latest":
             try:
                 parse_instant("now", now)

@@ -173,7 +173,9 @@ def render(
         except RuleError as exc:  # ref() / source() naming something that is not there
             raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: {exc}") from None
         if not body.startswith("--"):
-            raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: must open with a '--' comment naming its stage")
+            raise RuleError(
+                f"rule {rule.slug}: {rule.folder / stage.file}: must open with a '--' comment naming its stage"
+            )
         error = _check_parses(body, dialect)
         if error:
             raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: SQL does not parse: {error}")

@@ -342,7 +342,7 @@ def _check(rule: Rule) -> None:
         fail(f"nested column {rule.output.nested_column} is not an output column")
     table, column = rule.clock
     if table not in rule.tables or column not in rule.tables[table] or rule.tables[table][column] != "datetime":
-        fail(f"clock {table}.{column} is not a datetime column the rule reads (clock = \"Table.Column\")")
+        fail(f'clock {table}.{column} is not a datetime column the rule reads (clock = "Table.Column")')
     for view in rule.explain_views:
         if not (rule.folder / view.file).is_file():
             fail(f"explain view {view.title!r} names missing template {view.file}")

@@ -206,7 +206,7 @@ def test_help_explains_every_option(command):
 def test_rule_prints_the_card_from_rule_toml():
     from detector.rule import load_rule
 
-    rule = load_rule()
+    rule = load_rule("supply_chain_network_connections")
     result = invoke("rule")
     assert result.exit_code == 0
     out = result.stdout

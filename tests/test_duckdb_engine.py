@@ -1,4 +1,5 @@
-"""The DuckDB engine (detector/engines/duckdb.py): session settings, progress reporting, spilling under a memory limit."""
+"""The DuckDB engine (detector/engines/duckdb.py): session settings, progress reporting, spilling under a memory
+limit."""
 
 from __future__ import annotations
 

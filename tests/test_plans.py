@@ -45,7 +45,7 @@ def test_fast_plan_equals_straight_translation(fleets, params, flat):
 
 
 def test_plans_are_declared_in_the_rule_card():
-    rule = load_rule()
+    rule = load_rule("supply_chain_network_connections")
     fast = [s.name for s in rule.plan("fast")]
     assert "stage1_source" not in fast and "baseline" in fast
     assert [s.name for s in rule.plan("straight")] == [s.name for s in rule.stages]

@@ -95,8 +95,8 @@ Plan = Annotated[
     str | None,
     typer.Option(
         "--plan",
-        help="Execution plan: straight (the KQL as written, one CTE per stage) or one the rule declares (`detector rule`); "
-        "every plan gives the same rows. Default: the rule's default plan.",
+        help="Execution plan: straight (the KQL as written, one CTE per stage) or one the rule declares "
+        "(`detector rule`); every plan gives the same rows. Default: the rule's default plan.",
         show_default=False,
     ),
 ]

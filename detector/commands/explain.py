@@ -21,8 +21,8 @@ def explain_command(
         typer.Option(
             "--entity",
             "--device",
-            help="Trace one entity (the rule's output entity column, e.g. a device name): which stage dropped its rows, "
-            "or which records it alerts with.",
+            help="Trace one entity (the rule's output entity column, e.g. a device name): which stage dropped its "
+            "rows, or which records it alerts with.",
             show_default=False,
         ),
     ] = None,

@@ -10,9 +10,9 @@ import typer
 
 from detector.commands import common
 from detector.dialects import EXPORT_DIALECTS
+from detector.errors import ParamError
 from detector.export import SHAPES, export_script
 from detector.output import atomic_file
-from detector.errors import ParamError
 from detector.params import bind
 
 
@@ -45,7 +45,8 @@ def export(
         str,
         typer.Option(
             "--shape",
-            help="nested: the rule's own output; flat: the rule's flat rows (rule.toml [output.flat]), as `run --flat`.",
+            help="nested: the rule's own output; flat: the rule's flat rows (rule.toml [output.flat]), as "
+            "`run --flat`.",
         ),
     ] = "nested",
     output: Annotated[

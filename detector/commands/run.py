@@ -46,7 +46,7 @@ def run(
         bool,
         typer.Option(
             "--all",
-            help="Run every installed rule whose tables are under --data; each record gets a \"rule\" field first.",
+            help='Run every installed rule whose tables are under --data; each record gets a "rule" field first.',
         ),
     ] = False,
     fail_on_alert: Annotated[
@@ -128,7 +128,7 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
     if data is None:
         raise ParamError("--data", "--all needs --data DIR")
     rules, broken = load_all(common.dirs(rules_dir))
-    for slug, reason in sorted(broken.items()):
+    for _, reason in sorted(broken.items()):
         print(f"error: {reason}", file=sys.stderr)
     chunks, alerts = [], 0
     for slug, loaded in sorted(rules.items()):
@@ -165,5 +165,3 @@ def _write_all(chunks: list[tuple[Rule, pa.Table]], fmt: str, output: Path | Non
 
     with atomic_file(output) as fh:
         fh.write(text)
-
-

@@ -18,7 +18,9 @@ from detector.render import render
 def sql(
     rule: common.RuleArg = None,
     now: common.Now = None,
-    flat: Annotated[bool, typer.Option("--flat", help="End at the rule's flat stage (rule.toml [output.flat]).")] = False,
+    flat: Annotated[
+        bool, typer.Option("--flat", help="End at the rule's flat stage (rule.toml [output.flat]).")
+    ] = False,
     plan: common.Plan = None,
     param: common.Params = None,
     rules_dir: common.RulesDir = None,

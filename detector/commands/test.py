@@ -28,7 +28,9 @@ def test(
     ] = None,
     engine: Annotated[
         list[str] | None,
-        typer.Option("--engine", help=f"Engine to run the cases on: {', '.join(ENGINES)}. Repeatable (default: duckdb)."),
+        typer.Option(
+            "--engine", help=f"Engine to run the cases on: {', '.join(ENGINES)}. Repeatable (default: duckdb)."
+        ),
     ] = None,
     case: Annotated[
         list[str] | None,
@@ -126,11 +128,15 @@ def _junit(results: list[tuple[str, CaseResult]], errors: list[str], path: Path)
             suites, "testsuite", name=f"{slug}[{engine}]", tests=str(len(rs)), failures=str(failures), errors="0"
         )
         for r in rs:
-            tc = ET.SubElement(suite, "testcase", classname=f"{slug}.{engine}", name=r.case.name, time=f"{r.seconds:.3f}")
+            tc = ET.SubElement(
+                suite, "testcase", classname=f"{slug}.{engine}", name=r.case.name, time=f"{r.seconds:.3f}"
+            )
             if not r.passed:
                 ET.SubElement(tc, "failure", message=(r.difference or "")[:200]).text = r.difference
     if errors:
-        suite = ET.SubElement(suites, "testsuite", name="rules", tests=str(len(errors)), failures="0", errors=str(len(errors)))
+        suite = ET.SubElement(
+            suites, "testsuite", name="rules", tests=str(len(errors)), failures="0", errors=str(len(errors))
+        )
         for i, error in enumerate(errors):
             ET.SubElement(ET.SubElement(suite, "testcase", classname="rules", name=f"load{i}"), "error", message=error)
     with atomic_file(path) as fh:

@@ -10,6 +10,7 @@ PySpark is optional (`pip install 'kql-detector[spark]'`) and needs Java 17 or n
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -161,7 +162,7 @@ class SparkEngine:
                 nanos = {c for c in found if _is_nanos(schema, c)}
                 found.update({c: "timestamp(nanos)" for c in nanos})
                 select = sources.typed_select(
-                    rule, name, found, files[0], lambda col, t, f: _cast_group(col, t, f, nanos), "spark"
+                    rule, name, found, files[0], functools.partial(_cast_group, nanos), "spark"
                 )
                 frames.append(frame.selectExpr(*select))
             for column in rule.reads[name]:
@@ -176,7 +177,9 @@ class SparkEngine:
 
     def clock(self, sql_name: str, column: str) -> datetime | None:
         # Microseconds since the epoch, so no Python-side time zone is involved.
-        [row] = self.spark.sql(f"SELECT unix_micros(max({sql_identifier(column, 'spark')})) AS us FROM {sql_name}").collect()
+        [row] = self.spark.sql(
+            f"SELECT unix_micros(max({sql_identifier(column, 'spark')})) AS us FROM {sql_name}"
+        ).collect()
         return None if row.us is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=row.us)
 
     def columns(self, sql: str) -> list[str]:
@@ -193,7 +196,7 @@ class SparkEngine:
         """The session stays: starting one takes seconds, and PySpark shares it within the process."""
 
 
-def _cast_group(col: str, kusto_type: str, found: str, nanos: set[str]) -> str:
+def _cast_group(nanos: set[str], col: str, kusto_type: str, found: str) -> str:
     bare = col.strip("`")
     if found == "void":
         return f"CAST(NULL AS {types.get(kusto_type).spark})"
