@@ -24,7 +24,7 @@ $(DEV): $(STAMP)
 	touch $(DEV)
 
 demo: install  ## run the rule on the bundled sample fleet and print the alerts
-	$(BIN)/detector run --data data/sample --now $(NOW) --format table
+	$(BIN)/detector run $(RULE) --data data/sample --now $(NOW) --format table
 
 test: install-dev  ## lint, then the whole test suite
 	$(BIN)/ruff check .

@@ -108,7 +108,7 @@ def describe(s: Session, e: Explanation) -> str:
         line = f"  {c.stage.title[:38]:<38} {c.stage.name:<34} {c.rows:>12,}"
         if e.entity is not None:
             line += f" {'' if c.entity_rows is None else format(c.entity_rows, ','):>24}"
-        out.append(line)
+        out.append(line.rstrip())
     lets = [c for c in e.counts if c.stage.binding and c.stage.stage is None]
     if lets:
         out += ["", "Sizes of the let bindings"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import SEED, conn, device
 from helpers import write_fleet
@@ -108,7 +110,7 @@ def _break(rules_dir: Path, what: str) -> str:
     toml = folder / "rule.toml"
     text = toml.read_text()
     if what == "toml syntax":
-        toml.write_text(text.replace('name = "Suspicious', 'name = Suspicious', 1))
+        toml.write_text(text.replace('name = "Suspicious', "name = Suspicious", 1))
         return "rule.toml: not valid TOML"
     if what == "unknown column type":
         toml.write_text(text.replace('columns = ["Timestamp", "DeviceName", "DeviceType", "OSPlatform"]',
@@ -174,3 +176,58 @@ def test_the_python_names_no_rule():
                 if re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", line):
                     hits.append(f"{relative}:{n}: {word}: {line.strip()}")
     assert not hits, "\n".join(hits)
+
+
+WHOLE_ROWS_RULE = """
+slug = "file_rows"
+name = "File rows"
+description = "Every file event, whole: a test rule."
+author = "tests"
+source_url = "https://example.com/file_rows"
+clock = "DeviceFileEvents.Timestamp"
+
+[[mitre]]
+tactic = "Execution"
+tactic_id = "TA0002"
+
+[tables.DeviceFileEvents]
+columns = ["Timestamp", "FileName"]
+whole_rows = true
+
+[output]
+key = ["FileName"]
+columns = { Timestamp = "datetime", FileName = "string", FolderPath = "string", FileSize = "long", DeviceId = "string" }
+order_by = ["FileName"]
+
+[[stages]]
+name = "files"
+file = "010_files.sql"
+kql = "DeviceFileEvents | project Timestamp, FileName, FolderPath, FileSize, DeviceId"
+stage = 1
+"""
+
+
+def test_whole_rows_read_absent_documented_columns_as_kusto_empty_values(tmp_path):
+    """A rule whose output is whole rows gets the documented columns; one absent from the files reads as "" (a
+    string) or null (anything else), while a column the rule reads must be there."""
+    folder = tmp_path / "rules" / "file_rows"
+    folder.mkdir(parents=True)
+    (folder / "rule.toml").write_text(WHOLE_ROWS_RULE)
+    (folder / "010_files.sql").write_text(
+        "-- Stage 1 (project): whole rows\nSELECT Timestamp, FileName, FolderPath, FileSize, DeviceId\n"
+        "FROM {{ source('DeviceFileEvents') }}"
+    )
+    rule = load_rule("file_rows", [tmp_path / "rules"])
+    assert len(rule.tables["DeviceFileEvents"]) > 50 and rule.reads["DeviceFileEvents"] == ("Timestamp", "FileName")
+    data = tmp_path / "data"
+    data.mkdir()
+    when = pa.array([datetime(2026, 11, 20, 11, tzinfo=UTC)])
+    pq.write_table(pa.table({"Timestamp": when, "FileName": ["a.dll"]}), data / "DeviceFileEvents.parquet")
+    result = invoke("run", "file_rows", "--rules-dir", tmp_path / "rules", "--data", data, "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        '{"Timestamp":"2026-11-20T11:00:00.000000Z","FileName":"a.dll","FolderPath":"","FileSize":null,"DeviceId":""}\n'
+    )
+    pq.write_table(pa.table({"Timestamp": when}), data / "DeviceFileEvents.parquet")
+    missing = invoke("run", "file_rows", "--rules-dir", tmp_path / "rules", "--data", data, "--now", NOW)
+    assert missing.exit_code == 2 and "table DeviceFileEvents: column FileName is missing from" in missing.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
 import tempfile
@@ -34,7 +35,9 @@ def test(
     ] = None,
     case: Annotated[
         list[str] | None,
-        typer.Option("--case", metavar="NAME", help="Only the cases whose name contains NAME. Repeatable."),
+        typer.Option(
+            "--case", metavar="NAME", help="Only the cases named NAME (a glob: '5_*' runs item 5). Repeatable."
+        ),
     ] = None,
     junit: Annotated[
         Path | None,
@@ -70,7 +73,7 @@ def test(
                 continue
             if not cases:
                 errors.append(f"rule {slug}: no test cases in {rule.folder / 'cases'}")
-            cases = [c for c in cases if not case or any(part in c.name for part in case)]
+            cases = [c for c in cases if not case or any(fnmatch.fnmatchcase(c.name, pattern) for pattern in case)]
             for name in engines:
                 for c in cases:
                     result = check_case(rule, c, engine=name, workdir=Path(tmp) / name)
