@@ -22,8 +22,9 @@ def card(rule: Rule) -> str:
     for m in rule.mitre:
         techniques = ", ".join(m.get("techniques") or []) or "no specific technique"
         out.append(f"  {m['tactic']} ({m['tactic_id']}): {techniques}")
-    out += ["", "Event coverage"]
-    out += [f"  {e['provider']:<30} {e['event']:<14} {e['title']}" for e in rule.event_coverage]
+    if rule.event_coverage:
+        out += ["", "Event coverage"]
+        out += [f"  {e['provider']:<30} {e['event']:<14} {e['title']}" for e in rule.event_coverage]
     out += ["", "Tables read"]
     for name, cols in rule.tables.items():
         whole = " (whole rows: every documented column)" if len(cols) > len(rule.reads[name]) else ""
@@ -33,7 +34,8 @@ def card(rule: Rule) -> str:
         default = "(required)" if p.required else "(not set)" if p.default is None else _default(p.default)
         out.append(f"  {p.option}: {default}  [{p.type}]")
         out.append(textwrap.fill(p.help, width=100, initial_indent="      ", subsequent_indent="      "))
-    out += ["", "Exclusions (rows the rule drops)"]
+    if rule.exclusions:
+        out += ["", "Exclusions (rows the rule drops)"]
     for e in rule.exclusions:
         note = f"  ({e['note']})" if e.get("note") else ""
         out.append(f"  {e['field']} {e['kind']} {', '.join(e['values'])}{note}")

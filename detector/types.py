@@ -91,7 +91,7 @@ def canonical_arrow(arrow_type: pa.DataType) -> pa.DataType:
     if pa.types.is_timestamp(t):
         return pa.timestamp("us", tz="UTC")
     if pa.types.is_large_list(t) or pa.types.is_list(t) or pa.types.is_list_view(t):
-        return pa.list_(pa.field(t.value_field.name, canonical_arrow(t.value_type)))
+        return pa.list_(canonical_arrow(t.value_type))  # element field named as pyarrow names it, on every engine
     if pa.types.is_struct(t):
         return pa.struct([pa.field(f.name, canonical_arrow(f.type)) for f in t])
     return t
