@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from detector import sources
-from detector.engines import Engine, open_engine
+from detector.engines import Engine, check_engine
 from detector.errors import SourceError
 from detector.params import Bindings, bind, parse_instant
 from detector.render import Rendered, render
@@ -61,14 +61,15 @@ def session(
 ) -> Iterator[Session]:
     """Open an engine, register the rule's tables and pin `now`; the engine is closed on exit."""
     loaded = as_rule(rule, rules_dirs)
-    bindings = bind(loaded, params)  # bad parameters fail before an engine starts
+    bindings = bind(loaded, params)  # bad parameters and engine options fail before any work
+    start = check_engine(engine, **engine_options)
     connection = engine_options.get("connection")
     found = None
     if connection is None:
         found = sources.resolve(loaded, data, dict(tables or {}))
     elif data is not None:
         raise ValueError("give either data= or connection=, not both")
-    running = open_engine(engine, **engine_options)
+    running = start()
     try:
         if found is None:
             names = running.register_connection_tables(loaded, dict(tables or {}))

@@ -52,9 +52,9 @@ def engine_names() -> tuple[str, ...]:
     return tuple(ENGINES)
 
 
-def open_engine(name: str, **options: Any) -> Engine:
-    """Start engine `name` with its options (None values are left out); an option the engine does not take is a
-    ParamError naming it."""
+def check_engine(name: str, **options: Any) -> Callable[[], Engine]:
+    """Check engine `name` and its options (None values are left out) before any work; returns what starts it.
+    An unknown engine or an option the engine does not take is a ParamError naming it."""
     if name not in ENGINES:
         raise ParamError("--engine", f"{name!r} is not one of {', '.join(ENGINES)}")
     module, cls, _ = ENGINES[name]
@@ -63,7 +63,12 @@ def open_engine(name: str, **options: Any) -> Engine:
     for option in given:
         if option not in engine_cls.OPTIONS:
             raise ParamError("--" + option.replace("_", "-"), f"applies to --engine {_takers(option)} only")
-    return engine_cls(**given)
+    return lambda: engine_cls(**given)
+
+
+def open_engine(name: str, **options: Any) -> Engine:
+    """Start engine `name` with its options (see check_engine)."""
+    return check_engine(name, **options)()
 
 
 def _takers(option: str) -> str:
