@@ -65,6 +65,12 @@ class Dialect:
     now: str = ""
     interval_units: tuple[str, ...] = ("HOUR", "MINUTE", "SECOND", "MICROSECOND")
     interval_number: bool = False  # INTERVAL 336 HOUR rather than INTERVAL '336' HOUR
+    # Regular-expression search (anywhere in the text) of {s} for the literal pattern {p}.
+    regex_search: str = "regexp_like({s}, {p})"
+    # The compact JSON text of an array of strings, ["a","b"] (has / has_any on a make_set result).
+    json_text: str = "to_json({x})"
+    # Microseconds since the Unix epoch of an instant (datetime_diff).
+    epoch_us: str = "epoch_us({x})"
 
     def ident(self, name: str) -> str:
         """A column name as the forms write it: plain, unless it must be quoted."""
@@ -81,6 +87,8 @@ _SPARK = {
     "sorted_list": "transform(sort_array(collect_list(named_struct({keys}, 'value', {value}))), e -> e.value)",
     "struct_key": "'null{i}', {col} IS NULL, 'key{i}', {col}",
     "now": "current_timestamp()",
+    "regex_search": "({s} RLIKE {p})",
+    "epoch_us": "unix_micros({x})",
 }
 
 DIALECTS: dict[str, Dialect] = {
@@ -96,6 +104,8 @@ DIALECTS: dict[str, Dialect] = {
             sorted_list="list({value} ORDER BY {order})",
             materialize=True,
             now="CURRENT_TIMESTAMP",
+            regex_search="regexp_matches({s}, {p})",
+            json_text="CAST(to_json({x}) AS VARCHAR)",
         ),
         Dialect(
             name="snowflake",
@@ -108,6 +118,10 @@ DIALECTS: dict[str, Dialect] = {
             sorted_list="ARRAY_AGG({value}) WITHIN GROUP (ORDER BY {order})",
             quote_all=True,
             now="CURRENT_TIMESTAMP()",
+            # REGEXP_LIKE must match the whole text; REGEXP_INSTR searches.
+            regex_search="(REGEXP_INSTR({s}, {p}) > 0)",
+            json_text="TO_JSON({x})",
+            epoch_us="DATE_PART(EPOCH_MICROSECOND, {x})",
         ),
         Dialect(
             name="bigquery",
@@ -124,6 +138,9 @@ DIALECTS: dict[str, Dialect] = {
             like_escape=False,
             now="CURRENT_TIMESTAMP()",
             interval_number=True,
+            regex_search="REGEXP_CONTAINS({s}, {p})",
+            json_text="TO_JSON_STRING({x})",
+            epoch_us="UNIX_MICROS({x})",
         ),
         Dialect(name="spark", sqlglot="spark", title="Apache Spark SQL", **_SPARK),
         Dialect(name="databricks", sqlglot="databricks", title="Databricks SQL", **_SPARK),
@@ -138,6 +155,8 @@ DIALECTS: dict[str, Dialect] = {
             now="current_timestamp(6)",
             timestamp_zone=" UTC",
             interval_units=("HOUR", "MINUTE", "SECOND"),
+            json_text="json_format(CAST({x} AS JSON))",
+            epoch_us="date_diff('microsecond', from_unixtime(0), {x})",
         ),
         Dialect(
             name="postgres",
@@ -151,6 +170,9 @@ DIALECTS: dict[str, Dialect] = {
             quote_all=True,
             materialize=True,
             now="CURRENT_TIMESTAMP",
+            regex_search="({s} ~ {p})",
+            json_text="CAST(array_to_json({x}) AS TEXT)",
+            epoch_us="(EXTRACT(EPOCH FROM {x}) * 1000000)",
         ),
         Dialect(
             name="clickhouse",
@@ -165,9 +187,13 @@ DIALECTS: dict[str, Dialect] = {
             typed_rows=True,
             nullable="Nullable({})",
             like_escape=False,
-            # Without it a LEFT JOIN fills non-matches with 0 and '' instead of NULL.
-            settings="SETTINGS join_use_nulls = 1",
+            # Without join_use_nulls a LEFT JOIN fills non-matches with 0 and '' instead of NULL; JSON text keeps
+            # '/' as it is (Kusto's JSON does not escape it).
+            settings="SETTINGS join_use_nulls = 1, output_format_json_escape_forward_slashes = 0",
             now="now64(6, 'UTC')",
+            regex_search="match({s}, {p})",
+            json_text="toJSONString(variantElement({x}, 'Array(String)'))",
+            epoch_us="toUnixTimestamp64Micro({x})",
             timestamp_zone="",
             interval_number=True,
         ),
@@ -210,6 +236,15 @@ class Forms:
         order = ", ".join(self.sort_key(name, kusto_type) for name, kusto_type in keys)
         struct_keys = ", ".join(d.struct_key.format(i=i, col=d.ident(name)) for i, (name, _) in enumerate(keys))
         return d.sorted_list.format(value=d.ident(value), order=order, keys=struct_keys)
+
+    def regex_search(self, expr: str, pattern: str) -> str:
+        return self.dialect.regex_search.format(s=expr, p=pattern)
+
+    def json_text(self, expr: str) -> str:
+        return self.dialect.json_text.format(x=expr)
+
+    def epoch_us(self, expr: str) -> str:
+        return self.dialect.epoch_us.format(x=expr)
 
     def row_type(self, kusto_type: str) -> str:
         """A field's type in a typed row: a set as is (an Array cannot be Nullable), a scalar made nullable."""

@@ -22,7 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from detector import dialects
+from detector import dialects, kql
 from detector.errors import RuleError
 from detector.literals import literal, sql_identifier
 from detector.params import Bindings
@@ -51,6 +51,7 @@ def _environment(folder: str, dialect: str = "duckdb") -> SandboxedEnvironment:
     )
     target = dialects.get(dialect)
     env.filters["lit"] = lambda value: sql_value(value, target)
+    env.filters["fold"] = kql.fold
     return env
 
 
@@ -99,7 +100,6 @@ def render(
     """
     env = _environment(str(rule.folder), dialect)
     target = dialects.get(dialect)
-    forms = dialects.Forms(target)
     source = source or (lambda table: sql_identifier(table, target.sqlglot))
     stages = rule.plan(plan)
     if flat and rule.flat_stage is None:
@@ -110,25 +110,12 @@ def render(
         raise RuleError(f"{rule.slug}: no stage named {last!r}")
     chain = stages[: names.index(last) + 1]
 
-    def lit(value: object) -> str:
-        return sql_value(value, target)
-
-    def like_prefix(prefix: str) -> str:
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = lit(escaped + "%")
-        if escaped != prefix and target.like_escape:
-            return f"{pattern} ESCAPE {lit(chr(92))}"
-        return pattern
-
     def checked_source(table: str) -> str:
         if table not in rule.tables:
             raise RuleError(f"source({table!r}) is not a table in rule.toml [tables]")
         return source(table)
 
-    def param(name: str) -> str:
-        return lit(bindings[name])
-
-    now_sql = lit(bindings.now) if bindings.now is not None else target.now
+    now_sql = sql_value(bindings.now, target) if bindings.now is not None else target.now
     materialized: set[str] = set()
     current: list[str] = []
 
@@ -138,15 +125,12 @@ def render(
         return ""
 
     base = {
+        **_names(target, bindings.values),
         "source": checked_source,
-        "param": param,
-        "raw": lambda name: bindings[name],
-        "like_prefix": like_prefix,
         "now": now_sql,
         "tables": rule.tables,
-        "forms": forms,
-        "q": lambda name: exp.to_identifier(name, quoted=True).sql(dialect=target.sqlglot),
         "materialize_hint": materialize,
+        "table_columns": lambda table: list(rule.tables[table]),
     }
     done: list[str] = []
 
@@ -191,10 +175,47 @@ def render(
     sql = "WITH\n" + ",\n".join(ctes) + f"\nSELECT * FROM {last}"
     if order and until is None:
         shape = rule.shape(flat)
+        forms = base["forms"]
         sql += " ORDER BY " + ", ".join(forms.sort_key(k, shape.columns[k]) for k in shape.order_by)
     if target.settings:
         sql += "\n" + target.settings
     return Rendered(sql=_finish(sql, target), stages=tuple(done))
+
+
+def _names(target: dialects.Dialect, values: dict) -> dict:
+    """What templates and macros see of the dialect and the parameter values (besides the rule's own names)."""
+
+    def lit(value: object) -> str:
+        return sql_value(value, target)
+
+    def like_prefix(prefix: str) -> str:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = lit(escaped + "%")
+        if escaped != prefix and target.like_escape:
+            return f"{pattern} ESCAPE {lit(chr(92))}"
+        return pattern
+
+    return {
+        "param": lambda name: lit(values[name]),
+        "raw": lambda name: values[name],
+        "like_prefix": like_prefix,
+        "forms": dialects.Forms(target),
+        "q": lambda name: exp.to_identifier(name, quoted=True).sql(dialect=target.sqlglot),
+        # KQL's meaning computed from values (detector/kql.py), for the kql.* macros
+        "terms_pattern": kql.terms_pattern,
+        "fold": kql.fold,
+        "join_names": kql.join_names,
+    }
+
+
+def macro_sql(expression: str, dialect: str = "duckdb", **values: object) -> str:
+    """A snippet using the kql.* macros (e.g. "{{ kql.has('s', '.dll') }}") as SQL of `dialect`, with `values` as
+    the parameters `raw()` / `param()` read: how the macros are tested, operator by operator."""
+    target = dialects.get(dialect)
+    env = _environment(str(sql_root()), dialect)
+    context = _names(target, values)
+    context["kql"] = env.get_template(MACROS).make_module(context)
+    return env.from_string(expression).render(context).strip()
 
 
 def _finish(sql: str, target: dialects.Dialect) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from detector import types
 from detector.errors import RuleError
+from detector.kql import join_names
 from detector.paths import sql_root
 from detector.tables import load_table
 
@@ -233,8 +234,8 @@ def _build(folder: Path, raw: dict) -> Rule:
     flat = out.get("flat")
     output = Output(
         key=tuple(out["key"]),
-        nested=Shape(columns=dict(out["columns"]), order_by=tuple(out["order_by"])),
-        flat=Shape(columns=dict(flat["columns"]), order_by=tuple(flat["order_by"])) if flat else None,
+        nested=Shape(columns=_output_columns(where, out["columns"]), order_by=tuple(out["order_by"])),
+        flat=Shape(columns=_output_columns(where, flat["columns"]), order_by=tuple(flat["order_by"])) if flat else None,
         nested_column=out.get("nested"),
         entity=out.get("entity"),
         record_noun=out.get("record_noun", "record"),
@@ -265,6 +266,24 @@ def _build(folder: Path, raw: dict) -> Rule:
         default_plan=raw.get("default_plan", "straight"),
         explain_views=tuple(ExplainView(**v) for v in raw.get("explain", ())),
     )
+
+
+def _output_columns(where: Path, spec: dict) -> dict[str, str]:
+    """[output] columns: `Name = "type"` in order; `"Table.*" = "join"` stands for every documented column of the
+    table, named as a Kusto join names the right side's columns after those before it (DeviceId -> DeviceId1)."""
+    columns: dict[str, str] = {}
+    for name, kusto_type in spec.items():
+        if name.endswith(".*"):
+            if kusto_type != "join":
+                raise RuleError(f'{where}: output column "{name}" must be = "join" (every column of the table)')
+            documented = load_table(name[:-2]).columns
+            renamed = join_names(list(columns), list(documented))
+            columns.update(zip(renamed, documented.values(), strict=True))
+        elif name in columns:
+            raise RuleError(f"{where}: output column {name} is declared twice")
+        else:
+            columns[name] = kusto_type
+    return columns
 
 
 def _table(where: Path, name: str, spec: dict) -> tuple[dict[str, str], tuple[str, ...]]:

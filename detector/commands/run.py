@@ -46,7 +46,8 @@ def run(
         bool,
         typer.Option(
             "--all",
-            help='Run every installed rule whose tables are under --data; each record gets a "rule" field first.',
+            help='Run every installed rule whose tables are under --data; each record gets a "rule" field first. '
+            "Rule parameters: --param RULE.NAME=VALUE.",
         ),
     ] = False,
     fail_on_alert: Annotated[
@@ -120,20 +121,29 @@ def run(
 def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, options, fail_on_alert) -> None:
     if rule is not None:
         raise ParamError("--all", "runs every rule: leave out the rule name")
-    for option, value in (("--flat", flat), ("--plan", plan), ("--param", param), ("--table", table)):
+    for option, value in (("--flat", flat), ("--plan", plan), ("--table", table)):
         if value:
             raise ParamError(option, "applies to one rule; with --all every rule runs with its defaults")
+    per_rule: dict[str, dict[str, str]] = {}
+    for name, value in common.parse_pairs("--param", param).items():
+        slug, dot, short = name.partition(".")
+        if not dot:
+            raise ParamError("--param", f"with --all, name the rule: --param RULE.{name}=VALUE")
+        per_rule.setdefault(slug, {})[short] = value
     if fmt == "parquet":
         raise ParamError("--format", "--all writes table, jsonl, json or csv (rules' records differ in shape)")
     if data is None:
         raise ParamError("--data", "--all needs --data DIR")
     rules, broken = load_all(common.dirs(rules_dir))
+    unknown = sorted(set(per_rule) - set(rules))
+    if unknown:
+        raise ParamError("--param", f"{unknown[0]}: no such rule ({', '.join(sorted(rules))})")
     for _, reason in sorted(broken.items()):
         print(f"error: {reason}", file=sys.stderr)
     chunks, alerts = [], 0
     for slug, loaded in sorted(rules.items()):
         try:
-            result = api.run_table(loaded, data=data, now=now, **options)
+            result = api.run_table(loaded, data=data, now=now, params=per_rule.get(slug), **options)
         except SourceError as exc:
             print(f"skipped {slug}: {exc}", file=sys.stderr)
             continue
