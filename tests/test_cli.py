@@ -9,11 +9,8 @@ from datetime import timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import SEED, conn, device
-from helpers import write_fleet
-from typer.testing import CliRunner
-
-from detector.cli import app
+from conftest import conn, device
+from helpers import invoke, write_fleet
 
 NOW = "2026-11-20T12:00:00Z"
 
@@ -28,17 +25,6 @@ def data(tmp_path):
         conn("quiet", "198.51.100.2", ago=timedelta(days=3)),
     ]
     return write_fleet(tmp_path / "data", devices, events)
-
-
-RULE_COMMANDS = ("run", "sql", "explain", "export", "rule")
-
-
-def invoke(*args):
-    """Run `detector ARGS`, naming the seed rule for the commands that take one when ARGS do not."""
-    args = [str(a) for a in args]
-    if args and args[0] in RULE_COMMANDS and (len(args) == 1 or args[1].startswith("-")) and "--all" not in args:
-        args.insert(1, SEED)
-    return CliRunner().invoke(app, args)
 
 
 def test_jsonl_is_one_sorted_record_per_device(data):

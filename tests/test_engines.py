@@ -290,7 +290,7 @@ def test_engine_clock_on_spark(spark, recent):
 
 
 def test_cli_run_engine_spark_prints_duckdbs_bytes(spark, fleet):
-    args = ["run", "--data", str(fleet.folder), "--now", "2026-11-20T12:00:00Z", "--format", "jsonl"]
+    args = ["run", SEED, "--data", str(fleet.folder), "--now", "2026-11-20T12:00:00Z", "--format", "jsonl"]
     duck = CliRunner().invoke(app, args)
     on_spark = CliRunner().invoke(app, [*args, "--engine", "spark"])
     assert duck.exit_code == 0 and on_spark.exit_code == 0, on_spark.output
@@ -300,12 +300,12 @@ def test_cli_run_engine_spark_prints_duckdbs_bytes(spark, fleet):
 
 
 def test_cli_run_engine_spark_rejects_duckdb_options(tmp_path):
-    result = CliRunner().invoke(app, ["run", "--data", str(tmp_path), "--engine", "spark", "--threads", "2"])
+    result = CliRunner().invoke(app, ["run", SEED, "--data", str(tmp_path), "--engine", "spark", "--threads", "2"])
     assert result.exit_code == 2 and "--threads" in result.output
 
 
 def test_cli_run_unknown_engine(tmp_path):
-    result = CliRunner().invoke(app, ["run", "--data", str(tmp_path), "--engine", "oracle"])
+    result = CliRunner().invoke(app, ["run", SEED, "--data", str(tmp_path), "--engine", "oracle"])
     assert result.exit_code == 2 and "duckdb, spark" in result.output
 
 

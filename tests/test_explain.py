@@ -87,7 +87,7 @@ def test_explain_command(folder):
     assert "no alert: its last rows are dropped at Stage 7 (stage7_new_connections)" in result.stdout
     assert "Rare Vendor Ltd  2        rare" in result.stdout
     alert = CliRunner().invoke(
-        app, ["explain", "--data", str(folder), "--now", "2026-11-20T12:00:00Z", "--entity", "alerting"]
+        app, ["explain", SEED, "--data", str(folder), "--now", "2026-11-20T12:00:00Z", "--entity", "alerting"]
     )
     assert "ALERTS: 1 record(s)" in alert.stdout and '"RemoteIP":"198.51.100.77","RemotePort":8080' in alert.stdout
 

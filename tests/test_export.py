@@ -73,7 +73,7 @@ def test_golden_sql_of_every_rule_and_dialect(slug, dialect):
 
 
 def test_duckdb_export_is_what_run_executes():
-    sql_command = CliRunner().invoke(app, ["sql", "--now", NOW]).stdout
+    sql_command = CliRunner().invoke(app, ["sql", RULE.slug, "--now", NOW]).stdout
     assert statement(invoke("--dialect", "duckdb", "--now", NOW).stdout) == statement(sql_command)
 
 

@@ -142,8 +142,13 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
         print(f"error: {reason}", file=sys.stderr)
     chunks, alerts = [], 0
     for slug, loaded in sorted(rules.items()):
+        given = per_rule.get(slug, {})
+        missing = [p for p in loaded.params.values() if p.required and p.name not in given]
+        if missing:
+            print(f"skipped {slug}: it needs --param {slug}.{missing[0].name}=VALUE", file=sys.stderr)
+            continue
         try:
-            result = api.run_table(loaded, data=data, now=now, params=per_rule.get(slug), **options)
+            result = api.run_table(loaded, data=data, now=now, params=given, **options)
         except SourceError as exc:
             print(f"skipped {slug}: {exc}", file=sys.stderr)
             continue
