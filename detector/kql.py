@@ -44,7 +44,7 @@ def terms_pattern(needles: Iterable[str]) -> str | None:
 
 def join_names(left: Sequence[str], right: Sequence[str]) -> list[str]:
     """Kusto's output names of a join: the left columns as they are, then every right column, one whose name is
-    taken getting the smallest free number appended (`DeviceId` -> `DeviceId1`; `k1` taken -> `k2`)."""
+    taken getting the smallest free number appended (`Id` -> `Id1`; `k1` taken -> `k2`)."""
     taken = set(left)
     names = list(left)
     for column in right:

@@ -270,7 +270,7 @@ def _build(folder: Path, raw: dict) -> Rule:
 
 def _output_columns(where: Path, spec: dict) -> dict[str, str]:
     """[output] columns: `Name = "type"` in order; `"Table.*" = "join"` stands for every documented column of the
-    table, named as a Kusto join names the right side's columns after those before it (DeviceId -> DeviceId1)."""
+    table, named as a Kusto join names the right side's columns after those before it (Id -> Id1)."""
     columns: dict[str, str] = {}
     for name, kusto_type in spec.items():
         if name.endswith(".*"):
