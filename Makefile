@@ -24,7 +24,7 @@ $(DEV): $(STAMP)
 	touch $(DEV)
 
 demo: install  ## run the rule on the bundled sample fleet and print the alerts
-	$(BIN)/detector run --data data/sample --now $(NOW) --format table
+	$(BIN)/detector run $(RULE) --data data/sample --now $(NOW) --format table
 
 test: install-dev  ## lint, then the whole test suite
 	$(BIN)/ruff check .
@@ -39,17 +39,14 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-snapshots: install-dev  ## regenerate the golden SQL under tests/golden/ (review the diff)
-	$(BIN)/detector sql --now $(NOW) > tests/golden/$(RULE).duckdb.sql
-	for d in snowflake bigquery spark databricks trino postgres clickhouse; do \
-	  $(BIN)/detector export --dialect $$d --now $(NOW) > tests/golden/$(RULE).$$d.sql || exit 1; \
-	done
+snapshots: install-dev  ## regenerate the golden SQL of every rule and dialect under tests/golden/ (review the diff)
+	$(BIN)/python tests/golden_sql.py
 
 fuzz: install-dev  ## the differential fuzz, much longer than in CI
 	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py
 
-sample: install  ## regenerate data/sample (see data/README.md)
-	$(BIN)/detector generate --out data/sample --now $(NOW)
+sample: install  ## regenerate data/sample and the planted cases of data/README.md
+	$(BIN)/detector generate --out data/sample --now $(NOW) --readme data/README.md
 
 bench: install-dev  ## benchmark at SIZE events (1M, 10M, 100M): prints and appends to bench/results.md
 	$(BIN)/python bench/bench.py $(SIZE)

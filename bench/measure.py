@@ -12,9 +12,9 @@ import json
 import time
 from pathlib import Path
 
-from detector import engine
-from detector.params import bind
-from detector.rule import load_rule
+from detector import api
+
+SEED = "supply_chain_network_connections"
 
 # The floor: one query that reads every column the rule reads from both tables once (an aggregate per column).
 FLOOR = """
@@ -36,14 +36,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--memory-limit")
     args = ap.parse_args()
-    rule = load_rule()
-    con = engine.connect(threads=args.threads, memory_limit=args.memory_limit)
-    bindings, found = engine.prepare(con, rule, bind(rule), data=args.data, now=args.now)
-    start = time.perf_counter()
-    if args.step == "floor":
-        rows = len(con.execute(FLOOR).fetchall())
-    else:
-        rows = engine.execute(con, rule, bindings, found, plan=args.step).table.num_rows
+    with api.session(SEED, data=args.data, now=args.now, threads=args.threads, memory_limit=args.memory_limit) as s:
+        start = time.perf_counter()
+        rows = (s.engine.execute(FLOOR) if args.step == "floor" else s.execute(plan=args.step)).num_rows
     print(json.dumps({"step": args.step, "wall_s": time.perf_counter() - start, "rows": rows}))
 
 

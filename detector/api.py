@@ -1,66 +1,128 @@
-"""The Python API: run a rule on a folder of Parquet, on mapped files, or on tables already in a DuckDB
-connection, and get Arrow or records.
+"""The one orchestrator: load a rule, bind its parameters, resolve its sources and `now`, render and execute on an
+engine. The CLI and the Python API both come through here.
 
     from detector import run_table, run_rule
-    table = run_table(data="data/sample", now="2026-11-20T12:00:00Z")                # pyarrow.Table
-    alerts = run_rule(data="data/sample", now="latest", params={"lookback": "7d"})   # list of dicts
-    table = run_table(connection=con, tables={"DeviceNetworkEvents": "lake.net_events"}, now="latest")
+    table = run_table("<rule slug>", data="data/sample", now="2026-11-20T12:00:00Z")       # pyarrow.Table
+    alerts = run_rule("<rule slug>", data="data/sample", now="latest", params={"<name>": "7d"})  # list of dicts
+    table = run_table("<rule slug>", connection=con, tables={"<Table>": "lake.net_events"}, now="latest")
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
-from detector import engine, sources
-from detector.params import bind
-from detector.rule import load_rule
+from detector import sources
+from detector.engines import Engine, check_engine
+from detector.errors import SourceError
+from detector.params import Bindings, bind, parse_instant
+from detector.render import Rendered, render
+from detector.rule import Rule, load_rule
+
+
+@dataclass
+class Session:
+    """A rule bound to its parameters, its tables registered on an engine and `now` pinned: ready to execute
+    (the rule itself, or explain's counts and views)."""
+
+    rule: Rule
+    engine: Engine
+    bindings: Bindings
+    names: dict[str, str]  # table -> SQL name on the engine
+
+    def render(self, **kwargs: Any) -> Rendered:
+        return render(self.rule, self.bindings, source=self.names.__getitem__, dialect=self.engine.dialect, **kwargs)
+
+    def execute(self, progress: Callable[[float], None] | None = None, **kwargs: Any) -> pa.Table:
+        return self.engine.execute(self.render(**kwargs).sql, progress)
+
+
+def as_rule(rule: str | Rule | None, rules_dirs: tuple[str, ...] = ()) -> Rule:
+    return rule if isinstance(rule, Rule) else load_rule(rule, rules_dirs)
+
+
+@contextmanager
+def session(
+    rule: str | Rule | None,
+    *,
+    data: str | Path | None = None,
+    tables: Mapping[str, str] | None = None,
+    now: str | datetime | None = None,
+    params: Mapping[str, Any] | None = None,
+    engine: str = "duckdb",
+    rules_dirs: tuple[str, ...] = (),
+    **engine_options: Any,
+) -> Iterator[Session]:
+    """Open an engine, register the rule's tables and pin `now`; the engine is closed on exit."""
+    loaded = as_rule(rule, rules_dirs)
+    bindings = bind(loaded, params)  # bad parameters and engine options fail before any work
+    start = check_engine(engine, **engine_options)
+    connection = engine_options.get("connection")
+    found = None
+    if connection is None:
+        found = sources.resolve(loaded, data, dict(tables or {}))
+    elif data is not None:
+        raise ValueError("give either data= or connection=, not both")
+    running = start()
+    try:
+        if found is None:
+            names = running.register_connection_tables(loaded, dict(tables or {}))
+        else:
+            names = running.register(loaded, found)
+        pinned = replace(bindings, now=resolve_now(loaded, running, names, now))
+        yield Session(loaded, running, pinned, names)
+    finally:
+        running.close()
+
+
+def resolve_now(rule: Rule, engine: Engine, names: dict[str, str], now: str | datetime | None) -> datetime:
+    """`now` for the run: an instant, 'now' / None = the current UTC time, 'latest' = the newest value of the
+    rule's clock column (rule.toml `clock`)."""
+    if now is None or (isinstance(now, str) and now.strip().lower() == "now"):
+        return datetime.now(UTC)
+    if isinstance(now, str) and now.strip().lower() == "latest":
+        table, column = rule.clock
+        newest = engine.clock(names[table], column)
+        if newest is None:
+            raise SourceError(f"--now latest: {table} has no rows with a {column}")
+        return newest
+    return parse_instant("now", now)
 
 
 def run_table(
+    rule: str | Rule | None = None,
     *,
     data: str | Path | None = None,
     tables: Mapping[str, str] | None = None,
     now: str | datetime | None = None,
     params: Mapping[str, Any] | None = None,
     flat: bool = False,
-    rule: str | None = None,
-    threads: int | None = None,
-    memory_limit: str | None = None,
-    connection: duckdb.DuckDBPyConnection | None = None,
-    plan: str = "fast",
+    plan: str | None = None,
+    engine: str = "duckdb",
+    rules_dirs: tuple[str, ...] = (),
+    progress: Callable[[float], None] | None = None,
+    **engine_options: Any,
 ) -> pa.Table:
-    """Run the rule and return its result as Arrow: nested (DeviceName, set_Details) or flat.
+    """Run a rule and return its result as Arrow (the rule's output columns, or its flat rows).
 
+    rule: a slug (None while exactly one rule is installed) or a loaded Rule.
     data / tables: a folder, or table name -> Parquet file, folder or glob (local or s3://).
-    connection: run on tables already in this DuckDB connection instead; `tables` then maps a rule table to a
-    table or view name there (default: the same name). Its session time zone is set to UTC (Kusto's), and typed
-    views named detector__<Table> are created in it.
-    plan: `fast` (default) or `straight` (the KQL as written; the same rows, slower).
+    engine: "duckdb" (default) or "spark"; engine options: threads, memory_limit, spill_dir, connection (DuckDB:
+    run on tables already in this connection, `tables` then naming them there); spark_master, spark_session.
+    plan: one of the rule's plans (default: the rule's default_plan); every plan gives the same rows.
     """
-    loaded = load_rule(rule)
-    bindings = bind(loaded, params)
-    if connection is not None:
-        if data is not None:
-            raise ValueError("give either data= or connection=, not both")
-        connection.execute("SET TimeZone = 'UTC'")
-        views = sources.register_connection_tables(connection, loaded, dict(tables or {}))
-        bindings = replace(bindings, now=engine.resolve_now(connection, now, views["DeviceNetworkEvents"]))
-        return engine.execute(connection, loaded, bindings, None, flat=flat, source=views.__getitem__, plan=plan).table
-    con = engine.connect(threads=threads, memory_limit=memory_limit)
-    try:
-        bindings, found = engine.prepare(con, loaded, bindings, data=data, tables=dict(tables or {}), now=now)
-        return engine.execute(con, loaded, bindings, found, flat=flat, plan=plan).table
-    finally:
-        con.close()
+    with session(
+        rule, data=data, tables=tables, now=now, params=params, engine=engine, rules_dirs=rules_dirs, **engine_options
+    ) as s:
+        return s.execute(progress, flat=flat, plan=plan)
 
 
-def run_rule(**kwargs: Any) -> list[dict]:
+def run_rule(rule: str | Rule | None = None, **kwargs: Any) -> list[dict]:
     """As run_table, as Python records: ints, None, lists, dicts, aware UTC datetimes."""
-    return run_table(**kwargs).to_pylist()
+    return run_table(rule, **kwargs).to_pylist()

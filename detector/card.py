@@ -22,20 +22,29 @@ def card(rule: Rule) -> str:
     for m in rule.mitre:
         techniques = ", ".join(m.get("techniques") or []) or "no specific technique"
         out.append(f"  {m['tactic']} ({m['tactic_id']}): {techniques}")
-    out += ["", "Event coverage"]
-    out += [f"  {e['provider']:<30} {e['event']:<14} {e['title']}" for e in rule.event_coverage]
+    if rule.event_coverage:
+        out += ["", "Event coverage"]
+        out += [f"  {e['provider']:<30} {e['event']:<14} {e['title']}" for e in rule.event_coverage]
     out += ["", "Tables read"]
-    out += [f"  {name}: {', '.join(cols)}" for name, cols in rule.tables.items()]
+    for name, cols in rule.tables.items():
+        whole = " (whole rows: every documented column)" if len(cols) > len(rule.reads[name]) else ""
+        out.append(f"  {name}: {', '.join(rule.reads[name])}{whole}")
     out += ["", "Parameters (option: default, help)"]
     for p in rule.params.values():
-        out.append(f"  --{p.name.replace('_', '-')}: {_default(p.default)}  [{p.type}]")
+        default = "(required)" if p.required else "(not set)" if p.default is None else _default(p.default)
+        out.append(f"  {p.option}: {default}  [{p.type}]")
         out.append(textwrap.fill(p.help, width=100, initial_indent="      ", subsequent_indent="      "))
-    out += ["", "Exclusions (rows the rule drops)"]
+    if rule.exclusions:
+        out += ["", "Exclusions (rows the rule drops)"]
     for e in rule.exclusions:
         note = f"  ({e['note']})" if e.get("note") else ""
         out.append(f"  {e['field']} {e['kind']} {', '.join(e['values'])}{note}")
     out += ["", "Stages"]
     for s in rule.stages:
         out.append(f"  {s.file:<40} {s.title}")
-    out += ["", f"Output fields: {', '.join(rule.output_fields)}"]
+    out += ["", "Output (one record per " + ", ".join(rule.output.key) + ")"]
+    out += [f"  {c}: {t}" for c, t in rule.output.nested.columns.items()]
+    if rule.notes:
+        out += ["", "Notes"]
+        out += [textwrap.fill(n, width=100, initial_indent="  ", subsequent_indent="  ") for n in rule.notes]
     return "\n".join(out) + "\n"

@@ -9,25 +9,31 @@ from detector.commands.explain import explain_command
 from detector.commands.export import export
 from detector.commands.generate import generate
 from detector.commands.ingest import ingest
-from detector.commands.rule import rule
+from detector.commands.rule import rule, rules
 from detector.commands.run import run
 from detector.commands.sql import sql
+from detector.commands.test import test
 
 app = typer.Typer(
     name="detector",
-    help="Kusto (KQL) hunting rules as SQL: run them on DuckDB over Parquet with the alerts Kusto would give.\n\n"
-    "Exit codes: 0 done (with or without alerts), 1 alerts found with --fail-on-alert, 2 bad input.",
+    help="Kusto (KQL) hunting rules as SQL: run them on DuckDB over Parquet (or on Spark, or export them to a "
+    "warehouse) with the alerts Kusto would give. Every rule is a folder under sql/ (see `detector rules`).\n\n"
+    "Exit codes: 0 done (with or without alerts), 1 alerts found with --fail-on-alert or a failed test case, "
+    "2 bad input.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("run")(common.handle_errors(run))
-app.command("sql")(common.handle_errors(sql))
+RULE_COMMAND = {"cls": common.RuleCommand}
+app.command("rules")(common.handle_errors(rules))
+app.command("run", **RULE_COMMAND)(common.handle_errors(run))
+app.command("sql", **RULE_COMMAND)(common.handle_errors(sql))
+app.command("explain", **RULE_COMMAND)(common.handle_errors(explain_command))
+app.command("export", **RULE_COMMAND)(common.handle_errors(export))
+app.command("rule", **RULE_COMMAND)(common.handle_errors(rule))
+app.command("test")(common.handle_errors(test))
 app.command("generate")(common.handle_errors(generate))
-app.command("rule")(common.handle_errors(rule))
-app.command("explain")(common.handle_errors(explain_command))
 app.command("ingest")(common.handle_errors(ingest))
-app.command("export")(common.handle_errors(export))
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ the `kql.*` macros (sql/_macros/kql.sql):
   inside collect_list, so it sorts the collected array instead; Postgres sorts by its collation unless told "C").
 - `pack`: Kusto's pack(): an object that keeps null values (Snowflake's OBJECT_CONSTRUCT would drop them; Trino
   and ClickHouse need typed rows).
-- `sorted_list`: make_set(Details) ordered by (RemoteIP, RemotePort nulls last).
+- `sorted_list`: make_set(object) ordered by the object's key fields (nulls last).
 - `materialize`: whether `name AS MATERIALIZED (...)` is accepted (KQL's materialize(); speed only).
 - literals for instants, intervals and the engine's clock, built with sqlglot.
 
@@ -22,12 +22,13 @@ the others are checked.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlglot
 from sqlglot import exp
 
+from detector import types
 from detector.errors import ParamError
 
 # Names that read as a function or keyword on some engine: always quoted when the forms below write them.
@@ -51,18 +52,25 @@ class Dialect:
     struct_key: str = ""
     collate: str = ""  # appended to string sort keys so that text sorts in codepoint order
     sort_key: str = "{col}{collate} ASC NULLS LAST"  # one ascending key, nulls last
-    # Kusto type -> this engine's type, where a form needs one (typed rows).
-    types: dict[str, str] = field(default_factory=dict)
+    # Typed rows (Trino, ClickHouse): pack() spells each field's type (detector/types.py), wrapped in `nullable`.
+    typed_rows: bool = False
+    nullable: str = "{}"
     quote_all: bool = False  # fold unquoted names (Snowflake upper, Postgres lower): quote every identifier
     materialize: bool = False  # accepts `name AS MATERIALIZED (...)`
     like_escape: bool = True  # needs `ESCAPE '\'` for an escaped LIKE pattern (else backslash is built in)
     settings: str = ""  # appended to the statement
-    # Instants: a literal is CAST('<text><zone>' AS <type>); `now` is the engine's clock, read once per query.
-    timestamp_type: str = "timestamptz"
+    # Instants: a literal is CAST('<text><zone>' AS <datetime type>); `now` is the engine's clock, read once per
+    # query.
     timestamp_zone: str = "+00:00"
     now: str = ""
     interval_units: tuple[str, ...] = ("HOUR", "MINUTE", "SECOND", "MICROSECOND")
     interval_number: bool = False  # INTERVAL 336 HOUR rather than INTERVAL '336' HOUR
+    # Regular-expression search (anywhere in the text) of {s} for the literal pattern {p}.
+    regex_search: str = "regexp_like({s}, {p})"
+    # The compact JSON text of an array of strings, ["a","b"] (has / has_any on a make_set result).
+    json_text: str = "to_json({x})"
+    # Microseconds since the Unix epoch of an instant (datetime_diff).
+    epoch_us: str = "epoch_us({x})"
 
     def ident(self, name: str) -> str:
         """A column name as the forms write it: plain, unless it must be quoted."""
@@ -79,7 +87,8 @@ _SPARK = {
     "sorted_list": "transform(sort_array(collect_list(named_struct({keys}, 'value', {value}))), e -> e.value)",
     "struct_key": "'null{i}', {col} IS NULL, 'key{i}', {col}",
     "now": "current_timestamp()",
-    "timestamp_type": "timestamp",
+    "regex_search": "({s} RLIKE {p})",
+    "epoch_us": "unix_micros({x})",
 }
 
 DIALECTS: dict[str, Dialect] = {
@@ -95,6 +104,8 @@ DIALECTS: dict[str, Dialect] = {
             sorted_list="list({value} ORDER BY {order})",
             materialize=True,
             now="CURRENT_TIMESTAMP",
+            regex_search="regexp_matches({s}, {p})",
+            json_text="CAST(to_json({x}) AS VARCHAR)",
         ),
         Dialect(
             name="snowflake",
@@ -107,6 +118,10 @@ DIALECTS: dict[str, Dialect] = {
             sorted_list="ARRAY_AGG({value}) WITHIN GROUP (ORDER BY {order})",
             quote_all=True,
             now="CURRENT_TIMESTAMP()",
+            # REGEXP_LIKE must match the whole text; REGEXP_INSTR searches.
+            regex_search="(REGEXP_INSTR({s}, {p}) > 0)",
+            json_text="TO_JSON({x})",
+            epoch_us="DATE_PART(EPOCH_MICROSECOND, {x})",
         ),
         Dialect(
             name="bigquery",
@@ -122,8 +137,10 @@ DIALECTS: dict[str, Dialect] = {
             sort_key="{col} IS NULL, {col}",
             like_escape=False,
             now="CURRENT_TIMESTAMP()",
-            timestamp_type="timestamp",
             interval_number=True,
+            regex_search="REGEXP_CONTAINS({s}, {p})",
+            json_text="TO_JSON_STRING({x})",
+            epoch_us="UNIX_MICROS({x})",
         ),
         Dialect(name="spark", sqlglot="spark", title="Apache Spark SQL", **_SPARK),
         Dialect(name="databricks", sqlglot="databricks", title="Databricks SQL", **_SPARK),
@@ -134,11 +151,12 @@ DIALECTS: dict[str, Dialect] = {
             # array_agg keeps nulls: filter them out, then sort (varchar compares by code point).
             sorted_set="array_sort(array_agg(DISTINCT {x}) FILTER (WHERE {x} IS NOT NULL))",
             pack="CAST(ROW({values}) AS ROW({fields}))",
-            types={"string": "VARCHAR", "int": "INTEGER", "long": "BIGINT", "set": "ARRAY(VARCHAR)"},
+            typed_rows=True,
             now="current_timestamp(6)",
-            timestamp_type="TIMESTAMP(6) WITH TIME ZONE",
             timestamp_zone=" UTC",
             interval_units=("HOUR", "MINUTE", "SECOND"),
+            json_text="json_format(CAST({x} AS JSON))",
+            epoch_us="date_diff('microsecond', from_unixtime(0), {x})",
         ),
         Dialect(
             name="postgres",
@@ -152,28 +170,30 @@ DIALECTS: dict[str, Dialect] = {
             quote_all=True,
             materialize=True,
             now="CURRENT_TIMESTAMP",
+            regex_search="({s} ~ {p})",
+            json_text="CAST(array_to_json({x}) AS TEXT)",
+            epoch_us="(EXTRACT(EPOCH FROM {x}) * 1000000)",
         ),
         Dialect(
             name="clickhouse",
             sqlglot="clickhouse",
             title="ClickHouse",
             # An Array cannot be Nullable, and a LEFT JOIN fills a missing one with []; a Variant can be null,
-            # so a lookup that finds nothing leaves URLs null, as in Kusto.
+            # so a lookup that finds nothing leaves the set null, as in Kusto.
             sorted_set="CAST(arraySort(groupUniqArray({x})) AS Variant(Array(String)))",
             pack="CAST(tuple({values}) AS Tuple({fields}))",
             sorted_list="arraySort((v, k) -> k, groupArray({value}), groupArray(tuple({keys})))",
             struct_key="{col} IS NULL, {col}",
-            types={
-                "string": "Nullable(String)",
-                "int": "Nullable(Int32)",
-                "long": "Nullable(Int64)",
-                "set": "Variant(Array(String))",
-            },
+            typed_rows=True,
+            nullable="Nullable({})",
             like_escape=False,
-            # Without it a LEFT JOIN fills non-matches with 0 and '' instead of NULL.
-            settings="SETTINGS join_use_nulls = 1",
+            # Without join_use_nulls a LEFT JOIN fills non-matches with 0 and '' instead of NULL; JSON text keeps
+            # '/' as it is (Kusto's JSON does not escape it).
+            settings="SETTINGS join_use_nulls = 1, output_format_json_escape_forward_slashes = 0",
             now="now64(6, 'UTC')",
-            timestamp_type="DateTime64(6, 'UTC')",
+            regex_search="match({s}, {p})",
+            json_text="toJSONString(variantElement({x}, 'Array(String)'))",
+            epoch_us="toUnixTimestamp64Micro({x})",
             timestamp_zone="",
             interval_number=True,
         ),
@@ -207,8 +227,8 @@ class Forms:
             col = d.ident(name)
             pairs.append(d.pair.format(key=exp.Literal.string(name).sql(dialect=d.sqlglot), col=col))
             values.append(col)
-            if d.types:
-                typed.append(f"{col} {d.types[kusto_type]}")
+            if d.typed_rows:
+                typed.append(f"{col} {self.row_type(kusto_type)}")
         return d.pack.format(pairs=", ".join(pairs), values=", ".join(values), fields=", ".join(typed))
 
     def sorted_list(self, value: str, keys: list) -> str:
@@ -217,16 +237,27 @@ class Forms:
         struct_keys = ", ".join(d.struct_key.format(i=i, col=d.ident(name)) for i, (name, _) in enumerate(keys))
         return d.sorted_list.format(value=d.ident(value), order=order, keys=struct_keys)
 
+    def regex_search(self, expr: str, pattern: str) -> str:
+        return self.dialect.regex_search.format(s=expr, p=pattern)
+
+    def json_text(self, expr: str) -> str:
+        return self.dialect.json_text.format(x=expr)
+
+    def epoch_us(self, expr: str) -> str:
+        return self.dialect.epoch_us.format(x=expr)
+
+    def row_type(self, kusto_type: str) -> str:
+        """A field's type in a typed row: a set as is (an Array cannot be Nullable), a scalar made nullable."""
+        spelled = types.sql_type(kusto_type, self.dialect.name)
+        return spelled if kusto_type == "set" else self.dialect.nullable.format(spelled)
+
     def type(self, kusto_type: str) -> str:
-        """A scalar Kusto type (string, int, long) as the engine spells it (BigQuery: INT64, ClickHouse: Int64)."""
-        return exp.DataType.build(_SCALAR_TYPES[kusto_type]).sql(dialect=self.dialect.sqlglot)
+        """A scalar Kusto type as the engine spells it (BigQuery: INT64, ClickHouse: Int64)."""
+        return exp.DataType.build(types.get(kusto_type).duckdb, dialect="duckdb").sql(dialect=self.dialect.sqlglot)
 
     def sort_key(self, name: str, kusto_type: str = "string") -> str:
-        collate = self.dialect.collate if kusto_type == "string" else ""
+        collate = self.dialect.collate if kusto_type in types.TEXT_TYPES else ""
         return self.dialect.sort_key.format(col=self.dialect.ident(name), collate=collate)
-
-
-_SCALAR_TYPES = {"string": "VARCHAR", "int": "INT", "long": "BIGINT"}
 
 
 def timestamp(value: datetime, dialect: Dialect) -> str:
@@ -234,7 +265,7 @@ def timestamp(value: datetime, dialect: Dialect) -> str:
     if value.tzinfo is None:
         raise TypeError("datetimes must be timezone-aware")
     text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") + dialect.timestamp_zone
-    target = exp.DataType.build(dialect.timestamp_type, dialect=dialect.sqlglot)
+    target = exp.DataType.build(types.sql_type("datetime", dialect.name), dialect=dialect.sqlglot)
     return exp.cast(exp.Literal.string(text), target).sql(dialect=dialect.sqlglot)
 
 
@@ -268,8 +299,8 @@ def interval(value: timedelta, dialect: Dialect) -> str:
 def quote_identifiers(sql: str, dialect: Dialect) -> str:
     """Quote every unquoted identifier in place, keeping the text (layout, comments) as it is.
 
-    For engines that fold unquoted names (Snowflake to upper case, Postgres to lower case): quoted, `DeviceName`
-    stays `DeviceName`, in the tables read and in the output. Positions come from sqlglot's parse; nothing else
+    For engines that fold unquoted names (Snowflake to upper case, Postgres to lower case): quoted, `MyColumn`
+    stays `MyColumn`, in the tables read and in the output. Positions come from sqlglot's parse; nothing else
     in the statement changes.
     """
     tree = sqlglot.parse_one(sql, read=dialect.sqlglot)

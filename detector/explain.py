@@ -1,158 +1,153 @@
-"""Why a device did or did not alert: row counts after every stage, the size of every `let`, and one device's trace.
+"""Why a record did or did not appear: rows after every stage of the KQL as written, the rule's own explain views,
+and the trace of one entity (the rule's `output.entity` column, e.g. a device name).
 
-All counts come from one query over the same CTE chain `detector run` executes, so they cannot disagree with it.
+All counts come from one query over the same CTE chain, on the same engine as `detector run`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import duckdb
+from detector.literals import sql_identifier
+from detector.output import iso, to_json
+from detector.render import render_view, sql_value
+from detector.rule import Stage
 
-from detector.literals import sql_identifier, sql_literal
-from detector.params import Bindings
-from detector.render import render as _render
-from detector.rule import Rule, Stage
+if TYPE_CHECKING:
+    from detector.api import Session
 
-MAX_VENDORS_SHOWN = 25
-
-
-def render(*args, **kwargs):
-    """explain counts the KQL's own stages: the straight plan, one CTE per let and stage."""
-    return _render(*args, plan="straight", **kwargs)
+PLAN = "straight"  # explain counts the KQL's own stages, one CTE per let and stage
 
 
 @dataclass(frozen=True)
 class StageCount:
     stage: Stage
     rows: int
-    device_rows: int | None  # rows of the traced device; None when the stage has no DeviceName column
+    entity_rows: int | None  # rows of the traced entity; None when the stage has no such column
+
+
+@dataclass(frozen=True)
+class View:
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple, ...]
 
 
 @dataclass(frozen=True)
 class Explanation:
     counts: tuple[StageCount, ...]
-    vendors: tuple[tuple[str, int], ...]  # rare vendors and their server counts (at most MAX_VENDORS_SHOWN)
-    rare_vendor_count: int
-    device: str | None
-    device_vendors: tuple[tuple[str, int], ...]  # the traced device's vendors, with their server counts
-    device_alerts: tuple[dict, ...]
+    views: tuple[View, ...]
+    entity: str | None
+    entity_records: tuple[dict, ...]
 
     def count(self, name: str) -> StageCount:
         return next(c for c in self.counts if c.stage.name == name)
 
     @property
     def dropped_at(self) -> StageCount | None:
-        """The first stage at which the traced device has no rows left."""
-        if self.device is None:
+        """The first stage at which the traced entity has no rows left."""
+        if self.entity is None:
             return None
-        return next((c for c in self.counts if c.device_rows == 0), None)
+        return next((c for c in self.counts if c.entity_rows == 0), None)
 
 
-def _columns(con: duckdb.DuckDBPyConnection, rule: Rule, bindings: Bindings, stage: str) -> list[str]:
-    sql = render(rule, bindings, until=stage).sql
-    return [row[0] for row in con.execute(f"DESCRIBE {sql}").fetchall()]
-
-
-def explain(con: duckdb.DuckDBPyConnection, rule: Rule, bindings: Bindings, device: str | None = None) -> Explanation:
-    who = sql_literal(device) if device is not None else None
+def explain(s: Session, entity: str | None = None) -> Explanation:
+    rule, dialect = s.rule, s.engine.dialect
+    column = rule.output.entity
+    who = sql_value(entity, _dialect(dialect)) if entity is not None else None
     parts = []
     for stage in rule.stages:
-        has_device = "DeviceName" in _columns(con, rule, bindings, stage.name)
-        device_rows = f"count(*) FILTER (WHERE DeviceName = {who})" if who and has_device else "NULL"
-        name = sql_literal(stage.name)
-        parts.append(f"SELECT {name} AS stage, count(*) AS n, {device_rows} AS d FROM {sql_identifier(stage.name)}")
-    rows = con.execute(render(rule, bindings, tail="\nUNION ALL\n".join(parts)).sql).fetchall()
-    by_name = {name: (n, d) for name, n, d in rows}
-    counts = tuple(StageCount(s, *by_name[s.name]) for s in rule.stages)
-
-    company = "InitiatingProcessVersionInfoCompanyName"
-    vendors = con.execute(
-        render(
-            rule,
-            bindings,
-            tail=f"SELECT {company}, dcount_DeviceName FROM vendor_server_counts "
-            f"ORDER BY dcount_DeviceName DESC, {company} LIMIT {MAX_VENDORS_SHOWN}",
-        ).sql
-    ).fetchall()
-    device_vendors: list = []
-    alerts: list = []
-    if who:
-        device_vendors = con.execute(
-            render(
-                rule,
-                bindings,
-                until="server_outbound_events",
-                tail=f"SELECT {company}, count(DISTINCT DeviceName) FROM server_outbound_events WHERE {company} IN "
-                f"(SELECT {company} FROM server_outbound_events WHERE DeviceName = {who}) "
-                f"GROUP BY {company} ORDER BY 2, 1",
-            ).sql
-        ).fetchall()
-        result = con.sql(render(rule, bindings, tail=f"SELECT * FROM stage11_by_device WHERE DeviceName = {who}").sql)
-        alerts = result.to_arrow_table().to_pylist()
-    return Explanation(
-        counts=counts,
-        vendors=tuple(vendors),
-        rare_vendor_count=by_name["vendor_server_counts"][0],
-        device=device,
-        device_vendors=tuple(device_vendors),
-        device_alerts=tuple(alerts),
+        has_entity = who is not None and column in s.engine.columns(s.render(plan=PLAN, until=stage.name).sql)
+        traced = f"sum(CASE WHEN {sql_identifier(column, dialect)} = {who} THEN 1 ELSE 0 END)" if has_entity else "NULL"
+        name = sql_value(stage.name, _dialect(dialect))
+        parts.append(f"SELECT {name} AS stage, count(*) AS n, {traced} AS d FROM {stage.name}")
+    table = s.engine.execute(s.render(plan=PLAN, tail="\nUNION ALL\n".join(parts)).sql)
+    by_name = {r["stage"]: (r["n"], r["d"]) for r in table.to_pylist()}
+    counts = tuple(
+        StageCount(st, by_name[st.name][0], None if by_name[st.name][1] is None else int(by_name[st.name][1]))
+        for st in rule.stages
     )
+    views = []
+    for view in rule.explain_views:
+        if view.entity and who is None:
+            continue
+        rendered = render_view(
+            rule,
+            s.bindings,
+            view.file,
+            source=s.names.__getitem__,
+            dialect=dialect,
+            extra={"entity": who},
+        )
+        result = s.engine.execute(rendered.sql)
+        views.append(View(view.title, tuple(result.column_names), tuple(tuple(r.values()) for r in result.to_pylist())))
+    records: list[dict] = []
+    if who is not None and column in rule.output.nested.columns:
+        last = rule.stages[-1].name
+        tail = f"SELECT * FROM {last} WHERE {sql_identifier(column, dialect)} = {who}"
+        records = s.engine.execute(s.render(plan=PLAN, tail=tail).sql).to_pylist()
+    return Explanation(counts, tuple(views), entity, tuple(records))
 
 
-def describe(rule: Rule, e: Explanation, bindings: Bindings) -> str:
+def _dialect(name: str):
+    from detector import dialects
+
+    return dialects.get(name)
+
+
+def describe(s: Session, e: Explanation) -> str:
     """The explanation as text for a person."""
-    from detector.output import iso
-
-    out = [f"{rule.name}", f"now = {iso(bindings.now)}" if bindings.now else "", ""]
+    rule = s.rule
+    out = [rule.name, f"now = {iso(s.bindings.now)}", ""]
     header = f"  {'step':<38} {'CTE':<34} {'rows':>12}"
-    if e.device is not None:
-        header += f" {e.device[:24]:>24}"
-    out += ["Rows after each step", header]
+    if e.entity is not None:
+        header += f" {e.entity[:24]:>24}"
+    out += ["Rows after each step (the KQL as written)", header]
     for c in e.counts:
         line = f"  {c.stage.title[:38]:<38} {c.stage.name:<34} {c.rows:>12,}"
-        if e.device is not None:
-            line += f" {'' if c.device_rows is None else format(c.device_rows, ','):>24}"
-        out.append(line)
-    out += [
-        "",
-        "Sizes of the let bindings",
-        f"  server_list                 {e.count('server_list').rows:,} servers",
-        f"  rare vendors                {e.rare_vendor_count:,} (on fewer than "
-        f"{bindings['max_vendor_servers']} servers)",
-        f"  ServersWithThirdPartyApps   {e.count('servers_with_third_party_apps').rows:,} servers",
-        f"  Destinations                {e.count('destinations').rows:,} addresses",
-    ]
-    if e.vendors:
-        out += ["", f"Rare vendors (most widespread first, at most {MAX_VENDORS_SHOWN})"]
-        out += [f"  {n:>4} server(s)  {v or '(empty)'}" for v, n in e.vendors]
-    if e.device is not None:
-        out += ["", f"Device {e.device!r}"]
-        out += _device_verdict(e, bindings)
+        if e.entity is not None:
+            line += f" {'' if c.entity_rows is None else format(c.entity_rows, ','):>24}"
+        out.append(line.rstrip())
+    lets = [c for c in e.counts if c.stage.binding and c.stage.stage is None]
+    if lets:
+        out += ["", "Sizes of the let bindings"]
+        out += [f"  {c.stage.binding:<30} {c.stage.name:<34} {c.rows:>12,} rows" for c in lets]
+    for view in e.views:
+        out += ["", view.title]
+        out += _grid(view)
+    if e.entity is not None:
+        out += ["", f"{rule.output.entity} {e.entity!r}"]
+        out += _verdict(e)
     return "\n".join(out) + "\n"
 
 
-def _device_verdict(e: Explanation, bindings: Bindings) -> list[str]:
-    lines = []
-    if e.device_vendors:
-        lines.append("  its vendors on servers (outbound public traffic, lookback window):")
-        limit = bindings["max_vendor_servers"]
-        for vendor, n in e.device_vendors:
-            verdict = "rare" if n < limit else "common"
-            lines.append(f"    {n:>4} server(s)  {vendor or '(empty)'}  -> {verdict}")
-    if e.device_alerts:
-        details = e.device_alerts[0]["set_Details"]
-        lines.append(f"  ALERTS on {len(details)} destination(s):")
-        for d in details:
-            lines.append(
-                f"    {d['RemoteIP']}:{d['RemotePort']}  Count={d['Count']}  Prevalence={d['Prevalence']}  "
-                f"URLs={', '.join(d['URLs'] or [])}"
-            )
-        return lines
+def _grid(view: View) -> list[str]:
+    if not view.rows:
+        return ["  (none)"]
+    cells = [[_text(v) for v in row] for row in view.rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(view.columns)]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(view.columns, widths, strict=True)).rstrip()]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return lines
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "(null)"
+    if value == "":
+        return "(empty)"
+    return value if isinstance(value, str) else to_json(value)
+
+
+def _verdict(e: Explanation) -> list[str]:
+    if e.entity_records:
+        lines = [f"  ALERTS: {len(e.entity_records)} record(s)"]
+        return lines + [f"    {to_json(r)}" for r in e.entity_records]
     dropped = e.dropped_at
     if dropped is None:
-        lines.append("  no alert")
-        return lines
-    lines.append(f"  no alert: its last rows are dropped at {dropped.stage.title} ({dropped.stage.name})")
-    lines.append(f"    {dropped.stage.kql}")
-    return lines
+        return ["  no alert"]
+    return [
+        f"  no alert: its last rows are dropped at {dropped.stage.title} ({dropped.stage.name})",
+        f"    {dropped.stage.kql}",
+    ]

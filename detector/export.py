@@ -94,7 +94,7 @@ def export_script(
     target = dialects.get(dialect)
     sql = export_sql(rule, bindings, dialect=dialect, tables=tables, shape=shape)
     names = table_sources(rule, tables or {}, target)
-    columns = "DeviceName, set_Details" if shape == "nested" else "one row per connection"
+    columns = ", ".join(rule.shape(shape == "flat").columns)
     lines = [
         f"-- rule: {rule.name} ({rule.slug})",
         f"-- dialect: {target.title} ({target.name}); shape: {shape} ({columns})",

@@ -6,6 +6,7 @@ for a value is built by `detector.literals` from these typed values, never by pa
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,8 +100,13 @@ def read_list_file(name: str, path: Any) -> tuple[str, ...]:
 
 
 def parse_list(name: str, value: Any) -> tuple[str, ...]:
-    """A list of strings: a Python sequence, or comma-separated text (empty text = empty list)."""
+    """A list of strings: a Python sequence, comma-separated text (empty text = empty list), or `@FILE`: one
+    value per line of FILE."""
+    if isinstance(value, str) and value.startswith("@"):
+        return read_list_file(name, value[1:])
     if isinstance(value, str):
+        if os.sep in value and os.path.isfile(value.strip()):
+            raise ParamError(name, f"{value!r} is a file: write @{value.strip()} to read the values from it")
         items = [part.strip() for part in value.split(",")] if value.strip() else []
     elif isinstance(value, list | tuple):
         items = list(value)
@@ -128,6 +134,14 @@ def parse_domains(name: str, value: Any) -> tuple[str, ...]:
     return tuple(domains)
 
 
+def parse_string(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ParamError(name, f"{value!r} is not text")
+    if "\x00" in value:
+        raise ParamError(name, "values may not contain NUL characters")
+    return value
+
+
 @dataclass(frozen=True)
 class Bindings:
     """Validated values for one run: every rule parameter, plus `now` (None = the engine's clock)."""
@@ -139,6 +153,15 @@ class Bindings:
         return self.values[name]
 
 
+_PLACEHOLDERS = {"duration": "1d", "int": "1", "list": "a,b", "domains": "example.com", "string": "x"}
+
+
+def placeholder_bindings(rule: Rule, now: Any = "2026-01-01T00:00:00Z") -> Bindings:
+    """The defaults, with a placeholder for each required parameter: enough to render and check the SQL."""
+    given = {p.name: _PLACEHOLDERS[p.type] for p in rule.params.values() if p.required}
+    return bind(rule, given, now=now)
+
+
 def bind(rule: Rule, given: Mapping[str, Any] | None = None, now: Any = None) -> Bindings:
     """Validate `given` against the rule's parameters; missing ones take their defaults.
 
@@ -148,11 +171,14 @@ def bind(rule: Rule, given: Mapping[str, Any] | None = None, now: Any = None) ->
     given = dict(given or {})
     unknown = sorted(set(given) - set(rule.params))
     if unknown:
-        raise ParamError(unknown[0], f"unknown parameter; the rule takes: {', '.join(rule.params)}")
+        takes = ", ".join(rule.params) or "no parameters"
+        raise ParamError(unknown[0], f"unknown parameter; rule {rule.slug} takes: {takes}")
     values: dict[str, Any] = {}
     for name, param in rule.params.items():
         raw = given.get(name)
         raw = param.default if raw is None else raw
+        if raw is None and param.required:
+            raise ParamError(name, f"rule {rule.slug} needs it: give {param.option} VALUE (or --param {name}=VALUE)")
         if raw is None:  # an optional tuning left unset: templates leave it out
             values[name] = None
         elif param.type == "duration":
@@ -161,6 +187,8 @@ def bind(rule: Rule, given: Mapping[str, Any] | None = None, now: Any = None) ->
             values[name] = parse_int(name, raw, param.min)
         elif param.type == "domains":
             values[name] = parse_domains(name, raw)
+        elif param.type == "string":
+            values[name] = parse_string(name, raw)
         else:
             values[name] = parse_list(name, raw)
     return Bindings(values=values, now=None if now is None else parse_instant("now", now))

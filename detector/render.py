@@ -22,11 +22,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from detector import dialects
+from detector import dialects, kql
 from detector.errors import RuleError
 from detector.literals import literal, sql_identifier
 from detector.params import Bindings
-from detector.rule import Rule, sql_root
+from detector.paths import sql_root
+from detector.rule import Rule
 
 MACROS = "_macros/kql.sql"
 RULE_MACROS = "_filters.sql"  # optional, per rule: predicates the rule repeats
@@ -38,17 +39,19 @@ class Rendered:
     stages: tuple[str, ...]  # CTE names, in order
 
 
-@functools.lru_cache(maxsize=16)
-def _environment(dialect: str = "duckdb") -> SandboxedEnvironment:
-    """One sandboxed environment per dialect, so templates are compiled once per process."""
+@functools.lru_cache(maxsize=64)
+def _environment(folder: str, dialect: str = "duckdb") -> SandboxedEnvironment:
+    """One sandboxed environment per rule folder and dialect, so templates are compiled once per process. A rule's
+    own templates are found in its folder (wherever it is installed), the shared macros in the package's sql/."""
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(str(sql_root())),
+        loader=FileSystemLoader([folder, str(sql_root())]),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
     )
     target = dialects.get(dialect)
     env.filters["lit"] = lambda value: sql_value(value, target)
+    env.filters["fold"] = kql.fold
     return env
 
 
@@ -67,7 +70,7 @@ def _check_parses(body: str, dialect: str) -> str | None:
     try:
         sqlglot.parse_one(body, read=dialects.get(dialect).sqlglot)
     except ParseError as exc:
-        return str(exc)
+        return " ".join(str(exc).split())  # one line: the CLI prints errors on one line
     return None
 
 
@@ -81,7 +84,8 @@ def render(
     flat: bool = False,
     order: bool = True,
     tail: str | None = None,
-    plan: str = "fast",
+    plan: str | None = None,
+    extra: dict | None = None,
 ) -> Rendered:
     """The rule as one SQL statement.
 
@@ -90,19 +94,96 @@ def render(
     until:   end the chain at this stage (for counting rows after each stage); implies no ORDER BY.
     flat:    end at the rule's flat stage, one row per connection.
     tail:    a query over the CTEs to end with instead of `SELECT * FROM <last>` (built by the caller).
-    plan:    `fast` (what `run` executes) or `straight` (the KQL as written, one CTE per stage; what `explain`
-             counts); rule.toml [plans] says how they differ, tests/test_plans.py that they give the same rows.
+    plan:    a plan of the rule (rule.toml [plans]; None = its default_plan) or `straight` (the KQL as written,
+             one CTE per stage; what `explain` counts). The repository tests check every plan gives the same rows.
+    extra:   more names for the templates (explain views get `entity`).
     """
-    env = _environment(dialect)
+    env = _environment(str(rule.folder), dialect)
     target = dialects.get(dialect)
-    forms = dialects.Forms(target)
     source = source or (lambda table: sql_identifier(table, target.sqlglot))
     stages = rule.plan(plan)
+    if flat and rule.flat_stage is None:
+        raise RuleError(f"{rule.slug}: the rule has no flat output (no stage is marked flat = true)")
     last = until or (rule.flat_stage.name if flat else stages[-1].name)
     names = [s.name for s in stages]
     if last not in names:
         raise RuleError(f"{rule.slug}: no stage named {last!r}")
     chain = stages[: names.index(last) + 1]
+
+    def checked_source(table: str) -> str:
+        if table not in rule.tables:
+            raise RuleError(f"source({table!r}) is not a table in rule.toml [tables]")
+        return source(table)
+
+    now_sql = sql_value(bindings.now, target) if bindings.now is not None else target.now
+    materialized: set[str] = set()
+    current: list[str] = []
+
+    def materialize() -> str:
+        """KQL's materialize(): a hint, written only where the engine accepts it (speed only, never rows)."""
+        materialized.add(current[-1])
+        return ""
+
+    base = {
+        **_names(target, bindings.values),
+        "source": checked_source,
+        "now": now_sql,
+        "tables": rule.tables,
+        "materialize_hint": materialize,
+        "table_columns": lambda table: list(rule.tables[table]),
+    }
+    done: list[str] = []
+
+    def ref(name: str) -> str:
+        if name not in done:
+            raise RuleError(f"ref({name!r}) names no earlier stage")
+        return name
+
+    context = {**base, **(extra or {}), "ref": ref}
+    try:
+        context["kql"] = env.get_template(MACROS).make_module(context)
+        if (rule.folder / RULE_MACROS).is_file():
+            context["rule"] = env.get_template(RULE_MACROS).make_module(context)
+    except TemplateError as exc:
+        raise RuleError(f"rule {rule.slug}: {_where(exc, rule)}: {exc}") from exc
+
+    ctes = []
+    for stage in chain:
+        current.append(stage.name)
+        try:
+            body = env.get_template(stage.file).render(context).strip()
+        except TemplateError as exc:
+            raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: {exc}") from exc
+        except RuleError as exc:  # ref() / source() naming something that is not there
+            raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: {exc}") from None
+        if not body.startswith("--"):
+            raise RuleError(
+                f"rule {rule.slug}: {rule.folder / stage.file}: must open with a '--' comment naming its stage"
+            )
+        error = _check_parses(body, dialect)
+        if error:
+            raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: SQL does not parse: {error}")
+        # Bodies go in as rendered: re-indenting would change string literals that span lines.
+        hint = " MATERIALIZED" if stage.name in materialized and target.materialize else ""
+        ctes.append(f"{stage.name} AS{hint} (\n{body}\n)")
+        done.append(stage.name)
+
+    if tail is not None:
+        if callable(tail):  # a template for the tail, rendered with the same names (explain views)
+            tail = tail(env, context)
+        return Rendered(sql=_finish("WITH\n" + ",\n".join(ctes) + "\n" + tail, target), stages=tuple(done))
+    sql = "WITH\n" + ",\n".join(ctes) + f"\nSELECT * FROM {last}"
+    if order and until is None:
+        shape = rule.shape(flat)
+        forms = base["forms"]
+        sql += " ORDER BY " + ", ".join(forms.sort_key(k, shape.columns[k]) for k in shape.order_by)
+    if target.settings:
+        sql += "\n" + target.settings
+    return Rendered(sql=_finish(sql, target), stages=tuple(done))
+
+
+def _names(target: dialects.Dialect, values: dict) -> dict:
+    """What templates and macros see of the dialect and the parameter values (besides the rule's own names)."""
 
     def lit(value: object) -> str:
         return sql_value(value, target)
@@ -114,74 +195,27 @@ def render(
             return f"{pattern} ESCAPE {lit(chr(92))}"
         return pattern
 
-    def checked_source(table: str) -> str:
-        if table not in rule.tables:
-            raise RuleError(f"{rule.slug}: source({table!r}) is not a table in rule.toml [tables]")
-        return source(table)
-
-    def param(name: str) -> str:
-        return lit(bindings[name])
-
-    now_sql = lit(bindings.now) if bindings.now is not None else target.now
-    materialized: set[str] = set()
-    current: list[str] = []
-
-    def materialize() -> str:
-        """KQL's materialize(): a hint, written only where the engine accepts it (speed only, never rows)."""
-        materialized.add(current[-1])
-        return ""
-
-    base = {
-        "source": checked_source,
-        "param": param,
-        "raw": lambda name: bindings[name],
+    return {
+        "param": lambda name: lit(values[name]),
+        "raw": lambda name: values[name],
         "like_prefix": like_prefix,
-        "now": now_sql,
-        "tables": rule.tables,
-        "forms": forms,
+        "forms": dialects.Forms(target),
         "q": lambda name: exp.to_identifier(name, quoted=True).sql(dialect=target.sqlglot),
-        "materialize_hint": materialize,
+        # KQL's meaning computed from values (detector/kql.py), for the kql.* macros
+        "terms_pattern": kql.terms_pattern,
+        "fold": kql.fold,
+        "join_names": kql.join_names,
     }
-    done: list[str] = []
 
-    def ref(name: str) -> str:
-        if name not in done:
-            raise RuleError(f"{rule.slug}: ref({name!r}) names no earlier stage")
-        return name
 
-    context = {**base, "ref": ref}
-    kql = env.get_template(MACROS).make_module(context)
-    context["kql"] = kql
-    rule_macros = f"{rule.slug}/{RULE_MACROS}"
-    if (rule.folder / RULE_MACROS).is_file():
-        context["rule"] = env.get_template(rule_macros).make_module(context)
-
-    ctes = []
-    for stage in chain:
-        current.append(stage.name)
-        try:
-            body = env.get_template(f"{rule.slug}/{stage.file}").render(context).strip()
-        except TemplateError as exc:
-            raise RuleError(f"{rule.folder / stage.file}: {exc}") from exc
-        if not body.startswith("--"):
-            raise RuleError(f"{rule.folder / stage.file}: must open with a '--' comment naming its stage")
-        error = _check_parses(body, dialect)
-        if error:
-            raise RuleError(f"{rule.folder / stage.file}: SQL does not parse: {error}")
-        # Bodies go in as rendered: re-indenting would change string literals that span lines.
-        hint = " MATERIALIZED" if stage.name in materialized and target.materialize else ""
-        ctes.append(f"{stage.name} AS{hint} (\n{body}\n)")
-        done.append(stage.name)
-
-    if tail is not None:
-        return Rendered(sql=_finish("WITH\n" + ",\n".join(ctes) + "\n" + tail, target), stages=tuple(done))
-    sql = "WITH\n" + ",\n".join(ctes) + f"\nSELECT * FROM {last}"
-    if order and until is None:
-        keys = rule.flat_order_by if flat else rule.order_by
-        sql += " ORDER BY " + ", ".join(forms.sort_key(k, _column_type(rule, k)) for k in keys)
-    if target.settings:
-        sql += "\n" + target.settings
-    return Rendered(sql=_finish(sql, target), stages=tuple(done))
+def macro_sql(expression: str, dialect: str = "duckdb", **values: object) -> str:
+    """A snippet using the kql.* macros (e.g. "{{ kql.has('s', '.dll') }}") as SQL of `dialect`, with `values` as
+    the parameters `raw()` / `param()` read: how the macros are tested, operator by operator."""
+    target = dialects.get(dialect)
+    env = _environment(str(sql_root()), dialect)
+    context = _names(target, values)
+    context["kql"] = env.get_template(MACROS).make_module(context)
+    return env.from_string(expression).render(context).strip()
 
 
 def _finish(sql: str, target: dialects.Dialect) -> str:
@@ -189,9 +223,34 @@ def _finish(sql: str, target: dialects.Dialect) -> str:
     return dialects.quote_identifiers(sql, target) if target.quote_all else sql
 
 
-def _column_type(rule: Rule, column: str) -> str:
-    """The Kusto type of an output column that comes from a table (sort keys); other columns sort as numbers."""
-    for columns in rule.tables.values():
-        if column in columns:
-            return columns[column]
-    return "long"
+def _where(exc: TemplateError, rule: Rule) -> str:
+    name = getattr(exc, "filename", None) or getattr(exc, "name", None)
+    return str(name) if name else str(rule.folder)
+
+
+def validate(rule: Rule) -> None:
+    """Render every plan, shape and explain view of the rule (defaults, placeholders for required parameters):
+    a template that fails or SQL that does not parse raises RuleError naming the file."""
+    from detector.params import placeholder_bindings
+
+    bindings = placeholder_bindings(rule)
+    for plan in rule.plan_names:
+        for flat in (False, True) if rule.flat_stage else (False,):
+            render(rule, bindings, plan=plan, flat=flat)
+    for view in rule.explain_views:
+        sql = render_view(rule, bindings, view.file, extra={"entity": "''"}).sql
+        error = _check_parses(sql, "duckdb")
+        if error:
+            raise RuleError(f"rule {rule.slug}: {rule.folder / view.file}: SQL does not parse: {error}")
+
+
+def render_view(rule: Rule, bindings: Bindings, file: str, **kwargs) -> Rendered:
+    """A rule's explain view (a SELECT over the straight plan's CTEs, from a template in the rule's folder)."""
+
+    def tail(env: SandboxedEnvironment, context: dict) -> str:
+        try:
+            return env.get_template(file).render(context).strip()
+        except TemplateError as exc:
+            raise RuleError(f"rule {rule.slug}: {rule.folder / file}: {exc}") from exc
+
+    return render(rule, bindings, plan="straight", tail=tail, **kwargs)

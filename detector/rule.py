@@ -1,22 +1,30 @@
-"""Load a rule folder (`sql/<slug>/rule.toml` plus one template per stage) into frozen dataclasses."""
+"""Load a rule folder (`sql/<slug>/rule.toml` plus one template per stage) into frozen dataclasses.
+
+Rules are found in the folders of `--rules-dir`, then of `DETECTOR_RULES_PATH` (folders separated by `:`), then
+in the installed package's `sql/`. A folder is a rule when it holds a rule.toml; folders whose names start with
+`_` (shared macros, table schemas) are not rules. The first folder that holds a slug wins.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector import types
 from detector.errors import RuleError
+from detector.kql import join_names
+from detector.paths import sql_root
+from detector.tables import load_table
 
-PARAM_TYPES = ("duration", "int", "list", "domains")
-COLUMN_TYPES = ("timestamp", "string", "int")
+PARAM_TYPES = ("duration", "int", "list", "domains", "string")
+RULES_PATH_ENV = "DETECTOR_RULES_PATH"
 
-
-def sql_root() -> Path:
-    """The folder holding the rules: `detector/sql` in an installed wheel, `sql/` in a checkout."""
-    packaged = Path(__file__).parent / "sql"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "sql"
+__all__ = ["Param", "Rule", "Stage", "load_rule", "discover", "load_all", "sql_root"]
 
 
 @dataclass(frozen=True)
@@ -24,9 +32,14 @@ class Param:
     name: str
     type: str
     help: str
-    default: Any = None  # None only for an optional parameter: unset, the rule runs as written
+    default: Any = None  # None: an optional tuning left unset, or a required parameter
     min: int | None = None
     optional: bool = False  # a tuning the rule's author suggests, off unless given
+    required: bool = False  # no default: the user must give it
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -34,7 +47,7 @@ class Stage:
     name: str
     file: str
     kql: str
-    stage: int | None = None  # the seed's "Stage N", when this CTE is one of them
+    stage: int | None = None  # the KQL's "Stage N", when this CTE is one of them
     binding: str | None = None  # the KQL `let` this CTE belongs to, when it is not a numbered stage
     flat: bool = False  # the CTE `--flat` ends at: one row per connection
     label: str | None = None  # how people see it (explain, rule card); default from stage / binding
@@ -43,7 +56,38 @@ class Stage:
     def title(self) -> str:
         if self.label:
             return self.label
-        return f"Stage {self.stage}" if self.stage else f"let {self.binding}"
+        if self.stage:
+            return f"Stage {self.stage}"
+        return f"let {self.binding}" if self.binding else self.name
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One output shape: its columns with their Kusto types, in order, and its sort keys."""
+
+    columns: dict[str, str]
+    order_by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a rule's records look like (rule.toml [output])."""
+
+    key: tuple[str, ...]  # what identifies a record
+    nested: Shape  # the rule's own output
+    flat: Shape | None  # `--flat`: the rows before the last aggregation, when the rule has such a stage
+    nested_column: str | None = None  # a list of objects `--format table` spreads over rows
+    entity: str | None = None  # the column `explain --entity` traces (e.g. a device name column)
+    record_noun: str = "record"
+    row_noun: str = "row"
+    table_columns: tuple[str, ...] = ()  # what `--format table` shows (default: every column)
+
+
+@dataclass(frozen=True)
+class ExplainView:
+    title: str
+    file: str
+    entity: bool = False  # shown only when an entity is traced; the template gets `entity` as a literal
 
 
 @dataclass(frozen=True)
@@ -55,30 +99,39 @@ class Rule:
     author: str
     source_url: str
     params: dict[str, Param]
-    tables: dict[str, dict[str, str]]
+    tables: dict[str, dict[str, str]]  # table -> {column: Kusto type}: every column the views expose
+    reads: dict[str, tuple[str, ...]]  # table -> the columns the rule needs to find in the data
     stages: tuple[Stage, ...]
-    output_fields: tuple[str, ...]
-    order_by: tuple[str, ...]
-    flat_order_by: tuple[str, ...]
+    output: Output
+    clock: tuple[str, str]  # (table, column) whose newest value `--now latest` takes
+    version: str = "1"
     mitre: tuple[dict, ...] = ()
     event_coverage: tuple[dict, ...] = ()
     exclusions: tuple[dict, ...] = ()
+    notes: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
     plans: dict[str, dict] = field(default_factory=dict)
+    default_plan: str = "straight"
+    explain_views: tuple[ExplainView, ...] = ()
 
-    def plan(self, name: str = "straight") -> tuple[Stage, ...]:
+    def plan(self, name: str | None = None) -> tuple[Stage, ...]:
         """The stages of an execution plan. `straight` is the KQL as written, one CTE per let and stage (what
         `explain` counts); another plan (rule.toml [plans.NAME]) replaces some stage templates and skips others,
-        giving the same rows faster."""
+        giving the same rows faster. None is the rule's default plan."""
+        name = name or self.default_plan
         if name == "straight":
             return self.stages
         if name not in self.plans:
-            raise RuleError(f"{self.slug}: no plan named {name!r} (plans: straight, {', '.join(self.plans)})")
+            raise RuleError(f"{self.slug}: no plan named {name!r} (plans: {', '.join(self.plan_names)})")
         spec = self.plans[name]
         replace, skip = spec.get("replace", {}), set(spec.get("skip", ()))
         return tuple(
             Stage(**{**s.__dict__, "file": replace.get(s.name, s.file)}) for s in self.stages if s.name not in skip
         )
+
+    @property
+    def plan_names(self) -> tuple[str, ...]:
+        return ("straight", *self.plans)
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
@@ -87,83 +140,244 @@ class Rule:
         raise RuleError(f"{self.slug}: no stage named {name!r}")
 
     @property
-    def flat_stage(self) -> Stage:
-        flats = [s for s in self.stages if s.flat]
-        if len(flats) != 1:
-            raise RuleError(f"{self.slug}: exactly one stage must be marked flat = true")
-        return flats[0]
+    def flat_stage(self) -> Stage | None:
+        return next((s for s in self.stages if s.flat), None)
+
+    @property
+    def tactics(self) -> str:
+        return ", ".join(f"{m['tactic']} ({m['tactic_id']})" for m in self.mitre)
+
+    def shape(self, flat: bool = False) -> Shape:
+        if flat:
+            if self.output.flat is None:
+                raise RuleError(f"{self.slug}: the rule has no flat output (no stage is marked flat = true)")
+            return self.output.flat
+        return self.output.nested
 
 
-def available_rules() -> list[str]:
-    return sorted(p.parent.name for p in sql_root().glob("*/rule.toml"))
+# ---- finding rules ----------------------------------------------------------------------------------------
 
 
-def load_rule(slug: str | None = None) -> Rule:
+def rule_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
+    """Where rules are looked for, first wins: --rules-dir folders, DETECTOR_RULES_PATH, the package's sql/."""
+    env = [p for p in os.environ.get(RULES_PATH_ENV, "").split(os.pathsep) if p.strip()]
+    return [*(Path(p) for p in extra), *(Path(p) for p in env), sql_root()]
+
+
+def discover(extra: Iterable[str | Path] = ()) -> dict[str, Path]:
+    """slug -> rule folder, over every rules folder (the first that holds a slug wins)."""
+    found: dict[str, Path] = {}
+    for root in rule_dirs(extra):
+        if not root.is_dir():
+            raise RuleError(f"rules folder {root} does not exist")
+        for toml in sorted(root.glob("*/rule.toml")):
+            slug = toml.parent.name
+            if not slug.startswith("_") and slug not in found:
+                found[slug] = toml.parent
+    return found
+
+
+def load_rule(slug: str | None = None, rules_dirs: Iterable[str | Path] = ()) -> Rule:
     """Load rule `slug`; with no slug, the only rule there is."""
-    rules = available_rules()
+    found = discover(rules_dirs)
     if slug is None:
-        if len(rules) != 1:
-            raise RuleError(f"choose a rule with --rule, one of: {', '.join(rules)}")
-        slug = rules[0]
-    if slug not in rules:
-        raise RuleError(f"unknown rule {slug!r}; available: {', '.join(rules) or 'none'}")
-    folder = sql_root() / slug
-    with open(folder / "rule.toml", "rb") as fh:
-        raw = tomllib.load(fh)
+        if len(found) != 1:
+            raise RuleError(f"name a rule: one of {', '.join(sorted(found)) or '(none installed)'}")
+        slug = next(iter(found))
+    if slug not in found:
+        raise RuleError(f"unknown rule {slug!r}; installed rules: {', '.join(sorted(found)) or 'none'}")
+    return load_folder(found[slug])
+
+
+def load_all(rules_dirs: Iterable[str | Path] = ()) -> tuple[dict[str, Rule], dict[str, str]]:
+    """Every installed rule that loads, and for every one that does not, why (slug -> message)."""
+    rules, broken = {}, {}
+    for slug, folder in discover(rules_dirs).items():
+        try:
+            rules[slug] = load_folder(folder)
+        except RuleError as exc:
+            broken[slug] = str(exc)
+    return rules, broken
+
+
+def load_folder(folder: Path) -> Rule:
+    folder = Path(folder).resolve()
+    stat = (folder / "rule.toml").stat()
+    return _load_folder(folder, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_folder(folder: Path, _mtime: int, _size: int) -> Rule:
+    where = folder / "rule.toml"
     try:
-        rule = Rule(
-            slug=raw["slug"],
-            folder=folder,
-            name=raw["name"],
-            description=raw["description"].strip(),
-            author=raw["author"],
-            source_url=raw["source_url"],
-            params={name: Param(name=name, **spec) for name, spec in raw["params"].items()},
-            tables={name: dict(cols) for name, cols in raw["tables"].items()},
-            stages=tuple(Stage(**spec) for spec in raw["stages"]),
-            output_fields=tuple(raw["output_fields"]),
-            order_by=tuple(raw["order_by"]),
-            flat_order_by=tuple(raw["flat_order_by"]),
-            mitre=tuple(raw.get("mitre", ())),
-            event_coverage=tuple(raw.get("event_coverage", ())),
-            exclusions=tuple(raw.get("exclusions", ())),
-            meta={k: raw[k] for k in ("language", "platform") if k in raw},
-            plans={name: dict(spec) for name, spec in raw.get("plans", {}).items()},
-        )
-    except (KeyError, TypeError) as exc:
-        raise RuleError(f"{folder / 'rule.toml'}: malformed ({exc})") from exc
+        with open(where, "rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"rule {folder.name}: {where}: not valid TOML ({exc})") from None
+    try:
+        rule = _build(folder, raw)
+    except RuleError as exc:
+        raise RuleError(f"rule {folder.name}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise RuleError(f"rule {folder.name}: {where}: malformed ({what})") from None
     _check(rule)
     return rule
+
+
+def _build(folder: Path, raw: dict) -> Rule:
+    where = folder / "rule.toml"
+    tables, reads = {}, {}
+    for name, spec in raw["tables"].items():
+        tables[name], reads[name] = _table(where, name, spec)
+    out = raw["output"]
+    flat = out.get("flat")
+    output = Output(
+        key=tuple(out["key"]),
+        nested=Shape(columns=_output_columns(where, out["columns"]), order_by=tuple(out["order_by"])),
+        flat=Shape(columns=_output_columns(where, flat["columns"]), order_by=tuple(flat["order_by"])) if flat else None,
+        nested_column=out.get("nested"),
+        entity=out.get("entity"),
+        record_noun=out.get("record_noun", "record"),
+        row_noun=out.get("row_noun", "row"),
+        table_columns=tuple(out.get("table_columns", ())),
+    )
+    clock_table, _, clock_column = raw.get("clock", "").partition(".")
+    return Rule(
+        slug=raw["slug"],
+        folder=folder,
+        name=raw["name"],
+        description=raw["description"].strip(),
+        author=raw["author"],
+        source_url=raw["source_url"],
+        version=str(raw.get("version", "1")),
+        params={name: Param(name=name, **spec) for name, spec in raw.get("params", {}).items()},
+        tables=tables,
+        reads=reads,
+        stages=tuple(Stage(**spec) for spec in raw["stages"]),
+        output=output,
+        clock=(clock_table, clock_column),
+        mitre=tuple(raw.get("mitre", ())),
+        event_coverage=tuple(raw.get("event_coverage", ())),
+        exclusions=tuple(raw.get("exclusions", ())),
+        notes=tuple(raw.get("notes", ())),
+        meta={k: raw[k] for k in ("language", "platform") if k in raw},
+        plans={name: dict(spec) for name, spec in raw.get("plans", {}).items()},
+        default_plan=raw.get("default_plan", "straight"),
+        explain_views=tuple(ExplainView(**v) for v in raw.get("explain", ())),
+    )
+
+
+def _output_columns(where: Path, spec: dict) -> dict[str, str]:
+    """[output] columns: `Name = "type"` in order; `"Table.*" = "join"` stands for every documented column of the
+    table, named as a Kusto join names the right side's columns after those before it (Id -> Id1)."""
+    columns: dict[str, str] = {}
+    for name, kusto_type in spec.items():
+        if name.endswith(".*"):
+            if kusto_type != "join":
+                raise RuleError(f'{where}: output column "{name}" must be = "join" (every column of the table)')
+            documented = load_table(name[:-2]).columns
+            renamed = join_names(list(columns), list(documented))
+            columns.update(zip(renamed, documented.values(), strict=True))
+        elif name in columns:
+            raise RuleError(f"{where}: output column {name} is declared twice")
+        else:
+            columns[name] = kusto_type
+    return columns
+
+
+def _table(where: Path, name: str, spec: dict) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A rule's [tables.NAME]: `columns` it reads (types from sql/_tables/NAME.toml, or given as a table of
+    column = type for a table without a schema file), and `whole_rows = true` to expose every documented column
+    (those absent from the data read as Kusto's empty value)."""
+    columns = spec["columns"]
+    if isinstance(columns, dict):
+        typed = dict(columns)
+        for column, kusto_type in typed.items():
+            if kusto_type not in types.TYPES:
+                raise RuleError(f"{where}: {name}.{column} has unknown type {kusto_type!r}")
+    else:
+        documented = load_table(name).columns
+        missing = [c for c in columns if c not in documented]
+        if missing:
+            raise RuleError(f"{where}: [tables.{name}] column {missing[0]} is not a documented {name} column")
+        typed = {c: documented[c] for c in columns}
+    if spec.get("whole_rows"):
+        documented = load_table(name).columns
+        return dict(documented), tuple(typed)
+    return typed, tuple(typed)
 
 
 def _check(rule: Rule) -> None:
     where = rule.folder / "rule.toml"
     if rule.slug != rule.folder.name:
-        raise RuleError(f"{where}: slug {rule.slug!r} differs from its folder name")
+        raise RuleError(f"rule {rule.folder.name}: {where}: slug {rule.slug!r} differs from its folder name")
+
+    def fail(message: str) -> None:
+        raise RuleError(f"rule {rule.slug}: {where}: {message}")
+
     for p in rule.params.values():
         if p.type not in PARAM_TYPES:
-            raise RuleError(f"{where}: parameter {p.name} has unknown type {p.type!r}")
+            fail(f"parameter {p.name} has unknown type {p.type!r} (known: {', '.join(PARAM_TYPES)})")
         if not p.help:
-            raise RuleError(f"{where}: parameter {p.name} has no help text")
-        if p.default is None and not p.optional:
-            raise RuleError(f"{where}: parameter {p.name} has no default (mark it optional = true if unset is off)")
-    for table, cols in rule.tables.items():
-        for col, typ in cols.items():
-            if typ not in COLUMN_TYPES:
-                raise RuleError(f"{where}: {table}.{col} has unknown type {typ!r}")
+            fail(f"parameter {p.name} has no help text")
+        if p.default is None and not (p.optional or p.required):
+            fail(f"parameter {p.name} has no default (mark it optional = true or required = true)")
     names = [s.name for s in rule.stages]
+    if not names:
+        fail("no [[stages]]")
     if len(set(names)) != len(names):
-        raise RuleError(f"{where}: stage names repeat")
+        fail("stage names repeat")
     for s in rule.stages:
         if not (rule.folder / s.file).is_file():
-            raise RuleError(f"{where}: stage {s.name} names missing template {s.file}")
+            fail(f"stage {s.name} names missing template {s.file}")
+    if sum(s.flat for s in rule.stages) > 1:
+        fail("at most one stage may be marked flat = true")
+    if (rule.flat_stage is None) != (rule.output.flat is None):
+        fail("a stage marked flat = true and [output.flat] go together")
     for plan, spec in rule.plans.items():
         unknown = (set(spec.get("replace", {})) | set(spec.get("skip", ()))) - set(names)
         if unknown:
-            raise RuleError(f"{where}: plan {plan} names no stage {sorted(unknown)[0]!r}")
+            fail(f"plan {plan} names no stage {sorted(unknown)[0]!r}")
         for stage, file in spec.get("replace", {}).items():
             if not (rule.folder / file).is_file():
-                raise RuleError(f"{where}: plan {plan} replaces {stage} with missing template {file}")
-        if rule.flat_stage.name in spec.get("skip", ()) or rule.stages[-1].name in spec.get("skip", ()):
-            raise RuleError(f"{where}: plan {plan} may not skip the flat or the last stage")
-    rule.flat_stage  # noqa: B018 - raises when not exactly one
+                fail(f"plan {plan} replaces {stage} with missing template {file}")
+        kept = {rule.stages[-1].name} | ({rule.flat_stage.name} if rule.flat_stage else set())
+        if kept & set(spec.get("skip", ())):
+            fail(f"plan {plan} may not skip the flat or the last stage")
+    if rule.default_plan not in rule.plan_names:
+        fail(f"default_plan {rule.default_plan!r} is not a plan (plans: {', '.join(rule.plan_names)})")
+    for shape in filter(None, (rule.output.nested, rule.output.flat)):
+        for column, kusto_type in shape.columns.items():
+            if kusto_type not in types.TYPES:
+                fail(f"output column {column} has unknown type {kusto_type!r}")
+        for key in shape.order_by:
+            if key not in shape.columns:
+                fail(f"sort key {key} is not an output column")
+    for key in rule.output.key:
+        if key not in rule.output.nested.columns:
+            fail(f"record key {key} is not an output column")
+    if rule.output.nested_column and rule.output.nested_column not in rule.output.nested.columns:
+        fail(f"nested column {rule.output.nested_column} is not an output column")
+    table, column = rule.clock
+    if table not in rule.tables or column not in rule.tables[table] or rule.tables[table][column] != "datetime":
+        fail(f'clock {table}.{column} is not a datetime column the rule reads (clock = "Table.Column")')
+    for view in rule.explain_views:
+        if not (rule.folder / view.file).is_file():
+            fail(f"explain view {view.title!r} names missing template {view.file}")
+    _check_template_syntax(rule)
+
+
+def _check_template_syntax(rule: Rule) -> None:
+    """Every template parses as Jinja (the SQL it renders is checked when rendered: render.validate)."""
+    import jinja2
+
+    files = {s.file for s in rule.stages} | {v.file for v in rule.explain_views}
+    files |= {f for spec in rule.plans.values() for f in spec.get("replace", {}).values()}
+    files |= {"_filters.sql"} if (rule.folder / "_filters.sql").is_file() else set()
+    env = jinja2.Environment()
+    for file in sorted(files):
+        try:
+            env.parse((rule.folder / file).read_text(encoding="utf-8"))
+        except jinja2.TemplateSyntaxError as exc:
+            raise RuleError(f"rule {rule.slug}: {rule.folder / file}: line {exc.lineno}: {exc.message}") from None

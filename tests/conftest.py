@@ -15,6 +15,7 @@ from helpers import write_fleet  # noqa: E402
 from detector.api import run_rule  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SEED = "supply_chain_network_connections"
 
 
 def device(name: str, *, ago: timedelta = timedelta(days=1), **columns) -> dict:
@@ -58,7 +59,7 @@ class Fleet:
     def run(self, devices: list[dict], events: list[dict], *, now=NOW, flat=False, **params) -> list[dict]:
         self.runs += 1
         folder = write_fleet(self.root / f"run{self.runs}", devices, events)
-        return run_rule(data=folder, now=now, flat=flat, params=params, plan=self.plan)
+        return run_rule(SEED, data=folder, now=now, flat=flat, params=params, plan=self.plan)
 
     def alerts(self, devices: list[dict], events: list[dict], **kwargs) -> dict[str, list[tuple]]:
         """{DeviceName: [(RemoteIP, RemotePort), ...]} of the alerts."""

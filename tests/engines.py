@@ -1,13 +1,15 @@
 """Run the exported rule on other engines, over the same Parquet, and bring the alerts back as Python records.
 
-- DuckDB: detector.api (the reference: tests/test_semantics.py proves it against Kusto's semantics).
-- Spark: detector.spark_engine, the real `detector run --engine spark` path.
+- DuckDB: detector.api (the reference: tests/test_rule_cases.py proves it against every rule's cases).
+- Spark: detector.engines.spark, the real `detector run --engine spark` path.
 - PostgreSQL: Debian's server, started here on a private unix socket, tables loaded with COPY, the exported
   Postgres SQL run with `--table` mappings.
 - ClickHouse: chdb (in-process ClickHouse) reading the same Parquet with file(); the exported ClickHouse SQL.
 - Snowflake: fakesnow, which rewrites Snowflake SQL to DuckDB: a smoke test of the Snowflake text, not Snowflake.
 
-Records are compared as JSON lines (detector.output.to_json), so types, key order and set order all count.
+Tables are created with the rule's columns in their Kusto types (rule.tables), spelled for each engine by
+detector.types. Records are compared as JSON lines (detector.output.to_json), so types, key order and set order
+all count.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from detector import sources
+from detector import sources, types
 from detector.export import export_sql
 from detector.literals import sql_literal
 from detector.output import to_json
@@ -71,13 +73,18 @@ def _utc(value):
 
 # ---- ClickHouse (chdb) --------------------------------------------------------------------------------------
 
-_CH_TYPES = {"timestamp": "Nullable(DateTime64(6, 'UTC'))", "string": "Nullable(String)", "int": "Nullable(Int32)"}
-
 
 def clickhouse_source(rule: Rule, name: str, table: sources.Table) -> str:
-    """A table as ClickHouse reads it: the Parquet files through file(), the rule's columns in their types."""
-    cols = ", ".join(f"CAST({c} AS {_CH_TYPES[t]}) AS {c}" for c, t in rule.tables[name].items())
-    parts = [f"SELECT {cols} FROM file({sql_literal(f, 'clickhouse')}, Parquet)" for f in table.files]
+    """A table as ClickHouse reads it: the Parquet files through file(), the rule's columns in their types (a
+    column a file lacks is null there)."""
+    parts = []
+    for f in table.files:
+        present = set(pq.read_schema(f).names)
+        cols = ", ".join(
+            f"CAST({c if c in present else 'NULL'} AS Nullable({types.sql_type(t, 'clickhouse')})) AS {c}"
+            for c, t in rule.tables[name].items()
+        )
+        parts.append(f"SELECT {cols} FROM file({sql_literal(f, 'clickhouse')}, Parquet)")
     return "(" + " UNION ALL ".join(parts) + ")"
 
 
@@ -104,8 +111,6 @@ def _plain(value):
 
 
 # ---- PostgreSQL ---------------------------------------------------------------------------------------------
-
-_PG_TYPES = {"timestamp": "timestamptz", "string": "text", "int": "integer"}
 
 
 def postgres_bin() -> Path | None:
@@ -167,7 +172,7 @@ class Postgres:
             con.run(f'CREATE SCHEMA "{schema}"')
             for name, table in found.items():
                 columns = rule.tables[name]
-                ddl = ", ".join(f'"{c}" {_PG_TYPES[t]}' for c, t in columns.items())
+                ddl = ", ".join(f'"{c}" {types.sql_type(t, "postgres")}' for c, t in columns.items())
                 con.run(f'CREATE TABLE "{schema}"."{name}" ({ddl})')
                 rows = pa.concat_tables(
                     [
@@ -209,8 +214,6 @@ def _copy_text(table: pa.Table) -> str:
 
 # ---- Snowflake, through fakesnow (DuckDB underneath) --------------------------------------------------------
 
-_SF_TYPES = {"timestamp": "TIMESTAMP_TZ", "string": "VARCHAR", "int": "INTEGER"}
-
 
 def run_fakesnow(rule: Rule, bindings: Bindings, data: Path) -> list[dict]:
     """The exported Snowflake SQL through fakesnow. fakesnow rewrites it to DuckDB with sqlglot: this checks the
@@ -223,7 +226,7 @@ def run_fakesnow(rule: Rule, bindings: Bindings, data: Path) -> list[dict]:
         cur = con.cursor()
         for name, table in found.items():
             columns = rule.tables[name]
-            ddl = ", ".join(f'"{c}" {_SF_TYPES[t]}' for c, t in columns.items())
+            ddl = ", ".join(f'"{c}" {types.sql_type(t, "snowflake")}' for c, t in columns.items())
             cur.execute(f'CREATE TABLE "{name}" ({ddl})')
             rows = pa.concat_tables([pq.read_table(f) for f in table.files], promote_options="default")
             records = [tuple(_sf_value(r.get(c)) for c in columns) for r in rows.to_pylist()]

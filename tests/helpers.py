@@ -57,3 +57,20 @@ def write_fleet(folder: Path, device_info: list[dict], network_events: list[dict
     write_table(folder, "DeviceInfo", device_info)
     write_table(folder, "DeviceNetworkEvents", network_events)
     return folder
+
+
+SEED = "supply_chain_network_connections"
+RULE_COMMANDS = ("run", "sql", "explain", "export", "rule")
+
+
+def invoke(*args):
+    """Run `detector ARGS` through CliRunner, naming the seed rule for the commands that take one when ARGS do not
+    (several rules are installed)."""
+    from typer.testing import CliRunner
+
+    from detector.cli import app
+
+    args = [str(a) for a in args]
+    if args and args[0] in RULE_COMMANDS and (len(args) == 1 or args[1].startswith("-")) and "--all" not in args:
+        args.insert(1, SEED)
+    return CliRunner().invoke(app, args)

@@ -10,10 +10,7 @@ from datetime import timedelta
 import pyarrow.parquet as pq
 import pytest
 from conftest import conn, device
-from helpers import write_fleet
-from typer.testing import CliRunner
-
-from detector.cli import app
+from helpers import invoke, write_fleet
 
 NOW = "2026-11-20T12:00:00Z"
 
@@ -28,10 +25,6 @@ def data(tmp_path):
         conn("quiet", "198.51.100.2", ago=timedelta(days=3)),
     ]
     return write_fleet(tmp_path / "data", devices, events)
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def test_jsonl_is_one_sorted_record_per_device(data):
@@ -199,7 +192,7 @@ def test_help_explains_every_option(command):
 def test_rule_prints_the_card_from_rule_toml():
     from detector.rule import load_rule
 
-    rule = load_rule()
+    rule = load_rule("supply_chain_network_connections")
     result = invoke("rule")
     assert result.exit_code == 0
     out = result.stdout
@@ -211,14 +204,15 @@ def test_rule_prints_the_card_from_rule_toml():
     assert "--lookback: 14d" in out and "--max-prevalence: 6" in out
     assert "--excluded-ip-types: Private, Loopback" in out
     assert "RemoteIPType in Private, Loopback" in out
-    assert "Output fields: DeviceName, set_Details" in out
+    assert "Output (one record per DeviceName)\n  DeviceName: string\n  set_Details: dynamic" in out
     for s in rule.stages:
         assert s.file in out
 
 
 def test_unknown_rule_is_an_error():
-    result = invoke("rule", "--rule", "nope")
-    assert result.exit_code == 2 and "unknown rule 'nope'" in result.stderr
+    result = invoke("rule", "nope")
+    assert result.exit_code == 2 and "unknown rule 'nope'; installed rules: " in result.stderr
+    assert "supply_chain_network_connections" in result.stderr
 
 
 def test_sql_shows_either_plan():

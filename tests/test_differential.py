@@ -30,6 +30,8 @@ from helpers import write_fleet  # noqa: E402
 
 from detector.api import run_rule  # noqa: E402
 
+SEED = "supply_chain_network_connections"
+
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 600))
 
 
@@ -63,7 +65,7 @@ def run_both(fleet: Fleet, *, flat: bool, params: dict | None = None, kwargs: di
     expected = reference.evaluate(fleet.device_info, fleet.network_events, fleet.now, flat=flat, **(kwargs or {}))
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_fleet(Path(tmp), fleet.device_info, fleet.network_events)
-        actual = run_rule(data=folder, now=fleet.now, flat=flat, params=dict(params or {}))
+        actual = run_rule(SEED, data=folder, now=fleet.now, flat=flat, params=dict(params or {}))
     note(f"expected: {expected!r}")
     note(f"actual:   {actual!r}")
     assert_same(actual, expected)
@@ -105,7 +107,7 @@ SPARK_EXAMPLES = int(os.environ.get("FUZZ_SPARK_EXAMPLES", 25))
 
 @pytest.fixture(scope="module")
 def spark_session():
-    from detector import spark_engine
+    from detector.engines import spark as spark_engine
 
     reason = spark_engine.unavailable()
     if reason:
@@ -114,7 +116,7 @@ def spark_session():
 
 
 def test_spark_engine_matches_reference(spark_session):
-    from detector import spark_engine
+    from detector.api import run_table
 
     @profile(SPARK_EXAMPLES)
     @given(fleet=fleets(), flat=st.booleans())
@@ -122,7 +124,9 @@ def test_spark_engine_matches_reference(spark_session):
         expected = reference.evaluate(fleet.device_info, fleet.network_events, fleet.now, flat=flat)
         with tempfile.TemporaryDirectory() as tmp:
             folder = write_fleet(Path(tmp), fleet.device_info, fleet.network_events)
-            actual = spark_engine.run_table(data=folder, now=fleet.now, flat=flat, spark=spark_session).to_pylist()
+            actual = run_table(
+                SEED, data=folder, now=fleet.now, flat=flat, engine="spark", spark_session=spark_session
+            ).to_pylist()
         note(f"expected: {expected!r}")
         note(f"actual:   {actual!r}")
         assert_same(actual, expected)

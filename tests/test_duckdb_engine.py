@@ -1,4 +1,5 @@
-"""The DuckDB engine (detector/engine.py): session settings, progress reporting, spilling under a memory limit."""
+"""The DuckDB engine (detector/engines/duckdb.py): session settings, progress reporting, spilling under a memory
+limit."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from detector import engine
+from detector import api
 from detector.api import run_rule
+from detector.engines import duckdb as engine
 from detector.generate import generate_fleet
-from detector.params import bind
-from detector.rule import load_rule
+
+SEED = "supply_chain_network_connections"
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
@@ -36,15 +38,13 @@ def fleet(tmp_path_factory):
 
 
 def test_progress_reporting_gives_the_same_rows(fleet):
-    rule = load_rule()
-    con = engine.connect()
-    bindings, found = engine.prepare(con, rule, bind(rule), data=fleet, now=NOW)
     seen: list[float] = []
-    with_progress = engine.execute(con, rule, bindings, found, progress=seen.append).table
-    assert with_progress.to_pylist() == engine.execute(con, rule, bindings, found).table.to_pylist()
+    with api.session(SEED, data=fleet, now=NOW) as s:
+        with_progress = s.execute(progress=seen.append)
+        assert with_progress.to_pylist() == s.execute().to_pylist()
     assert all(0 <= p <= 100 for p in seen)
 
 
 def test_a_run_under_a_small_memory_limit_spills_instead_of_failing(fleet, tmp_path):
-    expected = run_rule(data=fleet, now=NOW)
-    assert run_rule(data=fleet, now=NOW, memory_limit="30MB", threads=1) == expected
+    expected = run_rule(SEED, data=fleet, now=NOW)
+    assert run_rule(SEED, data=fleet, now=NOW, memory_limit="30MB", threads=1) == expected

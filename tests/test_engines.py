@@ -1,9 +1,10 @@
-"""Proof by execution: the exported SQL gives exactly DuckDB's alerts on Spark, PostgreSQL and ClickHouse.
+"""Proof by execution: every rule's cases give exactly their expected records on Spark, PostgreSQL and ClickHouse.
 
-Every semantics case (tests/engine_cases.py, mirroring tests/test_semantics.py) and a generated fleet run on
-DuckDB (the reference), then on each engine over the same Parquet. Records are compared as JSON lines: values,
-types, key order, and the order of every set (each engine sorts in code point order). Engines that are not
-installed here skip with the reason; in CI all of them run. Snowflake runs through fakesnow as a smoke test only.
+Every case of every installed rule (sql/<slug>/cases/*.json; tests/test_rule_cases.py checks them on DuckDB) is
+written to Parquet once and run on each engine, whose records must be the case's `expect`: values, types, key
+order, and the order of every set (each engine sorts in code point order). A generated fleet runs on DuckDB (the
+reference) and on each engine too. Engines that are not installed here skip with the reason; in CI all of them run.
+Snowflake runs through fakesnow as a smoke test only.
 """
 
 from __future__ import annotations
@@ -20,61 +21,74 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, conn, device
-from engine_cases import CASES, Case
 from engines import Postgres, canonical, postgres_bin, run_clickhouse, run_fakesnow, sorted_sets
 from helpers import SCHEMAS, table, write_fleet, write_table
 from typer.testing import CliRunner
 
-from detector import engine as duck_engine
-from detector import spark_engine
-from detector.api import run_rule
+from detector import api, sources
+from detector.cases import Case, load_cases, write_inputs
+from detector.cases import canonical as expected_lines
 from detector.cli import app
-from detector.params import bind
-from detector.rule import load_rule
+from detector.engines import spark as spark_engine
+from detector.params import Bindings, bind
+from detector.rule import Rule, load_all
 
-RULE = load_rule()
+SEED = "supply_chain_network_connections"
+RULES = load_all()[0]
+RULE = RULES[SEED]
+CASES: dict[str, tuple[Rule, Case]] = {c.id: (r, c) for _, r in sorted(RULES.items()) for c in load_cases(r)}
+IDS = list(CASES)
+
+
+def spark_run(rule: Rule, session, *, folder: Path, now, params=None, flat: bool = False) -> list[dict]:
+    """`detector run --engine spark` through the API, on the given Spark session."""
+    return api.run_rule(rule, data=folder, now=now, params=params, flat=flat, engine="spark", spark_session=session)
 
 
 @dataclass(frozen=True)
 class Prepared:
+    rule: Rule
+    case: Case
     folder: Path
-    bindings: object  # detector.params.Bindings, now pinned
-    nested: list[dict]  # DuckDB's records
-    flat: list[dict]
+    bindings: Bindings  # the case's parameters, `now` pinned (resolved from the rows when it is "latest")
+
+    @property
+    def expected(self) -> list[str]:
+        return expected_lines(self.case.expect)
+
+
+def pinned_now(rule: Rule, case: Case) -> str | datetime:
+    """The case's `now` as an instant: "latest" is the newest value of the rule's clock column in the case's rows
+    (what DuckDB resolves it to)."""
+    if case.now.strip().lower() != "latest":
+        return case.now
+    table, column = rule.clock
+    stamps = [row[column] for row in case.inputs[table] if row.get(column) is not None]
+    if not stamps:
+        pytest.fail(f"{case.id}: now = latest, but no {table} row has a {column}")
+    return max(stamps)
 
 
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory):
-    """Each case written to Parquet once and run on DuckDB once, whichever engine asks first."""
-    root = tmp_path_factory.mktemp("engine-cases")
+    """Each case written to Parquet once, whichever engine asks first."""
+    root = tmp_path_factory.mktemp("rule-cases")
 
     @functools.cache
-    def get(name: str) -> Prepared:
-        c: Case = next(c for c in CASES if c.name == name)
-        folder = write_fleet(root / name, c.devices, c.events)
-        return _prepare(folder, c.now, c.params)
+    def get(case_id: str) -> Prepared:
+        rule, case = CASES[case_id]
+        folder = write_inputs(rule, case, root / rule.slug / case.name)
+        return Prepared(rule, case, folder, bind(rule, case.params, now=pinned_now(rule, case)))
 
     return get
-
-
-def _prepare(folder: Path, now, params: dict) -> Prepared:
-    """DuckDB's answer, by the path detector.api takes (one connection for both shapes)."""
-    con = duck_engine.connect()
-    try:
-        bindings, found = duck_engine.prepare(con, RULE, bind(RULE, params), data=folder, now=now)
-        nested = duck_engine.execute(con, RULE, bindings, found).table.to_pylist()
-        flat = duck_engine.execute(con, RULE, bindings, found, flat=True).table.to_pylist()
-    finally:
-        con.close()
-    return Prepared(folder, bindings, nested, flat)
 
 
 # ---- engines ----------------------------------------------------------------------------------------------
 
 
-# The semantics cases are tiny: run them without adaptive execution, broadcasts or generated code, on one shuffle
-# partition (several times faster; physical choices only, the same rows). The generated fleet and the CLI run with
-# the engine's own settings.
+# The cases are tiny: run them without adaptive execution, broadcasts or generated code, on one shuffle partition
+# (several times faster; physical choices only, the same rows). The generated fleet and the CLI run with the
+# engine's own settings.
 SMALL_DATA = {
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.autoBroadcastJoinThreshold": "-1",
@@ -103,26 +117,27 @@ def _small(session):
 
 @pytest.fixture(scope="session")
 def spark_results(spark, prepared, request):
-    """Every selected semantics case on Spark, SPARK_THREADS at a time (a Spark session per thread, one JVM)."""
-    selected = {item.callspec.params["name"] for item in request.session.items if item.originalname == _SPARK_TEST}
-    names = [name for name in NAMES if name in selected]
-    for name in names:
-        prepared(name)  # DuckDB first, one at a time
+    """Every selected case on Spark, SPARK_THREADS at a time (a Spark session per thread, one JVM)."""
+    selected = {item.callspec.params["case_id"] for item in request.session.items if item.originalname == _SPARK_TEST}
+    ids = [case_id for case_id in IDS if case_id in selected]
+    for case_id in ids:
+        prepared(case_id)  # the Parquet first, one at a time
     local = threading.local()
 
-    def run(name: str) -> list[dict]:
+    def run(case_id: str) -> list[dict]:
         if not hasattr(local, "session"):
             local.session = _small(spark.newSession())
-        return _spark(local.session, prepared(name), params=PARAMS[name])
+        p = prepared(case_id)
+        return spark_run(p.rule, local.session, folder=p.folder, now=p.case.now, params=p.case.params, flat=p.case.flat)
 
     with ThreadPoolExecutor(SPARK_THREADS) as pool:
-        futures = {name: pool.submit(run, name) for name in names}
+        futures = {case_id: pool.submit(run, case_id) for case_id in ids}
     results = {}
-    for name, future in futures.items():
+    for case_id, future in futures.items():
         try:
-            results[name] = future.result()
+            results[case_id] = future.result()
         except Exception as exc:  # reported by the case's own test
-            results[name] = exc
+            results[case_id] = exc
     return results
 
 
@@ -146,67 +161,42 @@ def clickhouse():
     return run_clickhouse
 
 
-def _spark(session, p: Prepared, *, flat: bool = False, params: dict | None = None) -> list[dict]:
-    table = spark_engine.run_table(data=p.folder, now=p.bindings.now, flat=flat, params=params, spark=session)
-    return table.to_pylist()
+# ---- the rules' cases ------------------------------------------------------------------------------------------
 
 
-def _postgres(server: Postgres, p: Prepared, *, flat: bool = False) -> list[dict]:
-    return server.run(RULE, p.bindings, server.load(RULE, p.folder), flat=flat)
+_SPARK_TEST = "test_case_on_spark"
 
 
-def _clickhouse(p: Prepared, *, flat: bool = False) -> list[dict]:
-    return run_clickhouse(RULE, p.bindings, p.folder, flat=flat)
-
-
-NAMES = [c.name for c in CASES]
-PARAMS = {c.name: c.params for c in CASES}
-
-
-# ---- the semantics cases ------------------------------------------------------------------------------------
-
-
-_SPARK_TEST = "test_spark_gives_duckdbs_alerts"
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_spark_gives_duckdbs_alerts(spark_results, prepared, name):
-    got = spark_results[name]
+@pytest.mark.parametrize("case_id", IDS)
+def test_case_on_spark(spark_results, prepared, case_id):
+    got = spark_results[case_id]
     if isinstance(got, Exception):
         raise got
-    assert canonical(got) == canonical(prepared(name).nested)
+    assert canonical(got) == prepared(case_id).expected
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_postgres_gives_duckdbs_alerts(postgres, prepared, name):
-    p = prepared(name)
-    assert canonical(_postgres(postgres, p)) == canonical(p.nested)
-    assert canonical(_postgres(postgres, p, flat=True)) == canonical(p.flat)
+@pytest.mark.parametrize("case_id", IDS)
+def test_case_on_postgres(postgres, prepared, case_id):
+    p = prepared(case_id)
+    got = postgres.run(p.rule, p.bindings, postgres.load(p.rule, p.folder), flat=p.case.flat)
+    assert canonical(got) == p.expected
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_clickhouse_gives_duckdbs_alerts(clickhouse, prepared, name):
-    p = prepared(name)
-    assert canonical(_clickhouse(p)) == canonical(p.nested)
-    assert canonical(_clickhouse(p, flat=True)) == canonical(p.flat)
+@pytest.mark.parametrize("case_id", IDS)
+def test_case_on_clickhouse(clickhouse, prepared, case_id):
+    p = prepared(case_id)
+    assert canonical(run_clickhouse(p.rule, p.bindings, p.folder, flat=p.case.flat)) == p.expected
 
 
-# A few cases in the flat shape on Spark too (one row per connection, with starttime / endtime).
-SPARK_FLAT = ["1_numbers_stay_null", "3_missing_prevalence_is_kept_and_packed_as_null", "x_codepoint_order"]
-
-
-@pytest.mark.parametrize("name", SPARK_FLAT)
-def test_spark_flat_gives_duckdbs_rows(spark, prepared, name):
-    p = prepared(name)
-    assert canonical(_spark(_small(spark.newSession()), p, flat=True, params=PARAMS[name])) == canonical(p.flat)
-
-
-def test_cases_are_not_trivial(prepared):
-    """Most cases alert, and the ones built to exercise order hold many details in several devices."""
-    alerting = [name for name in NAMES if prepared(name).nested]
-    assert len(alerting) > len(NAMES) // 2
-    assert len(prepared("x_codepoint_order").nested) == 10
-    assert sum(len(r["set_Details"]) for r in prepared("x_codepoint_order").nested) > 40
+def test_cases_are_not_trivial():
+    """Most cases alert, both shapes are covered, and the ones built to exercise order hold many details in
+    several devices."""
+    cases = [case for _, case in CASES.values()]
+    assert len([c for c in cases if c.expect]) > len(cases) // 2
+    assert any(c.flat for c in cases) and any(not c.flat for c in cases)
+    _, order = CASES[f"{SEED}/stress_codepoint_order"]
+    assert len(order.expect) == 10
+    assert sum(len(r["set_Details"]) for r in order.expect) > 40
 
 
 # ---- a generated fleet ---------------------------------------------------------------------------------------
@@ -218,7 +208,17 @@ def fleet(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("engine-fleet")
     generate_fleet(folder, servers=40, workstations=60, events=20_000, days=14, now=NOW, seed=11)
-    return _prepare(folder, NOW, {})
+    nested = api.run_rule(RULE, data=folder, now=NOW)  # DuckDB: the reference
+    flat = api.run_rule(RULE, data=folder, now=NOW, flat=True)
+    return Fleet(folder, bind(RULE, now=NOW), nested, flat)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    folder: Path
+    bindings: Bindings  # now pinned
+    nested: list[dict]  # DuckDB's records
+    flat: list[dict]
 
 
 def test_fleet_alerts(fleet):
@@ -228,8 +228,8 @@ def test_fleet_alerts(fleet):
 def test_fleet_on_spark_with_default_settings(spark, fleet):
     session = spark.newSession()  # the engine's settings, not SMALL_DATA
     assert session.conf.get("spark.sql.adaptive.enabled") == "true"
-    assert canonical(_spark(session, fleet)) == canonical(fleet.nested)
-    assert canonical(_spark(session, fleet, flat=True)) == canonical(fleet.flat)
+    assert canonical(spark_run(RULE, session, folder=fleet.folder, now=NOW)) == canonical(fleet.nested)
+    assert canonical(spark_run(RULE, session, folder=fleet.folder, now=NOW, flat=True)) == canonical(fleet.flat)
 
 
 def test_fleet_on_postgres(postgres, fleet):
@@ -239,8 +239,8 @@ def test_fleet_on_postgres(postgres, fleet):
 
 
 def test_fleet_on_clickhouse(clickhouse, fleet):
-    assert canonical(_clickhouse(fleet)) == canonical(fleet.nested)
-    assert canonical(_clickhouse(fleet, flat=True)) == canonical(fleet.flat)
+    assert canonical(run_clickhouse(RULE, fleet.bindings, fleet.folder)) == canonical(fleet.nested)
+    assert canonical(run_clickhouse(RULE, fleet.bindings, fleet.folder, flat=True)) == canonical(fleet.flat)
 
 
 # ---- `now` left to the engine's clock --------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def recent(tmp_path_factory):
         conn("old", Timestamp=real_now - timedelta(hours=2)),
     ]
     folder = write_fleet(tmp_path_factory.mktemp("recent"), devices, events)
-    expected = run_rule(data=folder, now=None)
+    expected = api.run_rule(RULE, data=folder, now=None)
     assert [r["DeviceName"] for r in expected] == ["srv"]
     return folder, bind(RULE), expected
 
@@ -279,18 +279,18 @@ def test_engine_clock_on_spark(spark, recent):
     from detector.render import render
 
     folder, unpinned, expected = recent
-    spark_engine.register(spark, RULE, spark_engine.sources.resolve(RULE, folder))
-    sql = render(RULE, unpinned, dialect="spark").sql
+    engine = spark_engine.SparkEngine(spark_session=spark)
+    names = engine.register(RULE, sources.resolve(RULE, folder))
+    sql = render(RULE, unpinned, dialect="spark", source=names.__getitem__).sql
     assert "current_timestamp()" in sql
-    table = spark.sql(sql).toArrow().cast(spark_engine.duckdb_schema(RULE, unpinned, flat=False))
-    assert canonical(table.to_pylist()) == canonical(expected)
+    assert canonical(engine.execute(sql).to_pylist()) == canonical(expected)
 
 
 # ---- `detector run --engine spark` ----------------------------------------------------------------------------
 
 
 def test_cli_run_engine_spark_prints_duckdbs_bytes(spark, fleet):
-    args = ["run", "--data", str(fleet.folder), "--now", "2026-11-20T12:00:00Z", "--format", "jsonl"]
+    args = ["run", SEED, "--data", str(fleet.folder), "--now", "2026-11-20T12:00:00Z", "--format", "jsonl"]
     duck = CliRunner().invoke(app, args)
     on_spark = CliRunner().invoke(app, [*args, "--engine", "spark"])
     assert duck.exit_code == 0 and on_spark.exit_code == 0, on_spark.output
@@ -300,12 +300,12 @@ def test_cli_run_engine_spark_prints_duckdbs_bytes(spark, fleet):
 
 
 def test_cli_run_engine_spark_rejects_duckdb_options(tmp_path):
-    result = CliRunner().invoke(app, ["run", "--data", str(tmp_path), "--engine", "spark", "--threads", "2"])
+    result = CliRunner().invoke(app, ["run", SEED, "--data", str(tmp_path), "--engine", "spark", "--threads", "2"])
     assert result.exit_code == 2 and "--threads" in result.output
 
 
 def test_cli_run_unknown_engine(tmp_path):
-    result = CliRunner().invoke(app, ["run", "--data", str(tmp_path), "--engine", "oracle"])
+    result = CliRunner().invoke(app, ["run", SEED, "--data", str(tmp_path), "--engine", "oracle"])
     assert result.exit_code == 2 and "duckdb, spark" in result.output
 
 
@@ -357,10 +357,10 @@ def test_spark_normalises_columns_as_duckdb_does(spark, tmp_path):
     (events / "date=2026-11-18").mkdir(parents=True)
     pq.write_table(day3, events / "date=2026-11-18" / "part-0.parquet")
     for flat in (False, True):
-        expected = run_rule(data=tmp_path, now=NOW, flat=flat)
-        got = spark_engine.run_table(data=tmp_path, now=NOW, flat=flat, spark=spark).to_pylist()
+        expected = api.run_rule(RULE, data=tmp_path, now=NOW, flat=flat)
+        got = spark_run(RULE, spark, folder=tmp_path, now=NOW, flat=flat)
         assert canonical(got) == canonical(expected)
-    assert len(run_rule(data=tmp_path, now=NOW, flat=True)) == 6
+    assert len(api.run_rule(RULE, data=tmp_path, now=NOW, flat=True)) == 6
 
 
 def _retyped(rows: list[dict], **types) -> pa.Table:
@@ -389,10 +389,10 @@ def test_spark_reads_what_duckdb_reads(spark, tmp_path, variant):
             conn("srv", "198.51.100.2", ago=timedelta(days=2)), conn("ws", RemoteUrl="x.example")]  # fmt: skip
     write_table(tmp_path, "DeviceInfo", [device("srv")])
     pq.write_table(SPARK_INPUTS[variant](rows), tmp_path / "DeviceNetworkEvents.parquet")
-    expected = run_rule(data=tmp_path, now=NOW, flat=True)
+    expected = api.run_rule(RULE, data=tmp_path, now=NOW, flat=True)
     assert len(expected) == 2
-    got = spark_engine.run_table(data=tmp_path, now=NOW, flat=True, spark=_small(spark.newSession()))
-    assert canonical(got.to_pylist()) == canonical(expected)
+    got = spark_run(RULE, _small(spark.newSession()), folder=tmp_path, now=NOW, flat=True)
+    assert canonical(got) == canonical(expected)
 
 
 def test_spark_names_the_missing_column(spark, tmp_path):
@@ -403,27 +403,32 @@ def test_spark_names_the_missing_column(spark, tmp_path):
         pa.table({"Timestamp": pa.array([NOW], pa.timestamp("us", tz="UTC"))}), tmp_path / "DeviceNetworkEvents.parquet"
     )
     with pytest.raises(SourceError, match="column DeviceId is missing"):
-        spark_engine.run_table(data=tmp_path, now=NOW, spark=spark)
+        spark_run(RULE, spark, folder=tmp_path, now=NOW)
 
 
 # ---- Snowflake: fakesnow (a smoke test: fakesnow rewrites the SQL to DuckDB; it is not Snowflake) ------------------
 
 FAKESNOW_CASES = [
-    "1_make_set_keeps_the_empty_url",
-    "1_numbers_stay_null",
-    "3_missing_prevalence_is_kept_and_packed_as_null",
-    "4_sets_are_distinct_and_sorted",
-    "4_every_left_row_of_the_lookup_survives",
-    "x_codepoint_order",
+    f"{SEED}/{name}"
+    for name in (
+        "1_make_set_keeps_the_empty_url",
+        "1_numbers_stay_null",
+        "3_missing_prevalence_is_kept_and_packed_as_null",
+        "3_missing_prevalence_next_to_a_counted_address",
+        "4_sets_are_distinct_and_sorted",
+        "4_every_left_row_of_the_lookup_survives",
+        "stress_codepoint_order",
+    )
 ]
 
 
-@pytest.mark.parametrize("name", FAKESNOW_CASES)
-def test_snowflake_sql_through_fakesnow(prepared, name):
+@pytest.mark.parametrize("case_id", FAKESNOW_CASES)
+def test_snowflake_sql_through_fakesnow(prepared, case_id):
     pytest.importorskip("fakesnow", reason="fakesnow is not installed (pip install -e '.[dev]')")
-    p = prepared(name)
-    got = run_fakesnow(RULE, p.bindings, p.folder)
-    assert sorted_sets(got) == sorted_sets(p.nested)
+    p = prepared(case_id)
+    assert not p.case.flat
+    got = run_fakesnow(p.rule, p.bindings, p.folder)
+    assert sorted_sets(got) == sorted_sets(list(p.case.expect))
 
 
 def test_sorted_sets_helper_sorts():

@@ -9,12 +9,15 @@ from conftest import NOW, conn, device
 from helpers import write_fleet
 from typer.testing import CliRunner
 
-from detector import engine
-from detector.api import run_rule
+from detector import api
 from detector.cli import app
 from detector.explain import explain
-from detector.params import bind
-from detector.rule import load_rule
+
+SEED = "supply_chain_network_connections"
+
+
+def run_rule(**kwargs):
+    return api.run_rule(SEED, **kwargs)
 
 
 @pytest.fixture
@@ -35,10 +38,8 @@ def folder(tmp_path):
 
 
 def trace(folder, who=None):
-    rule = load_rule()
-    con = engine.connect()
-    bindings, _ = engine.prepare(con, rule, bind(rule), data=folder, now=NOW)
-    return explain(con, rule, bindings, who)
+    with api.session(SEED, data=folder, now=NOW) as s:
+        return explain(s, who)
 
 
 def test_funnel_agrees_with_run(folder):
@@ -48,7 +49,8 @@ def test_funnel_agrees_with_run(folder):
     assert e.count("server_list").rows == 13
     assert e.count("stage1_source").rows == 15
     assert e.count("servers_with_third_party_apps").rows == 2  # alerting, old
-    assert e.vendors == (("Rare Vendor Ltd", 2),)
+    [vendors] = [v for v in e.views if v.title.startswith("Rare vendors")]
+    assert vendors.columns == ("vendor", "servers") and vendors.rows == (("Rare Vendor Ltd", 2),)
     assert e.count("destinations").rows == 3
 
 
@@ -68,27 +70,28 @@ def test_device_trace_names_the_dropping_stage(folder, who, stage):
 def test_device_trace_of_an_alerting_device(folder):
     e = trace(folder, "alerting")
     assert e.dropped_at is None
-    assert [(d["RemoteIP"], d["RemotePort"]) for d in e.device_alerts[0]["set_Details"]] == [
+    assert [(d["RemoteIP"], d["RemotePort"]) for d in e.entity_records[0]["set_Details"]] == [
         ("198.51.100.77", 8080),
         ("203.0.113.10", 443),
     ]
-    assert e.device_vendors == (("Rare Vendor Ltd", 2),)
+    [own] = [v for v in e.views if v.title.startswith("The traced device's vendors")]
+    assert own.rows == (("Rare Vendor Ltd", 2, "rare"),)
 
 
 def test_explain_command(folder):
     result = CliRunner().invoke(
-        app, ["explain", "--data", str(folder), "--now", "2026-11-20T12:00:00Z", "--device", "old"]
+        app, ["explain", SEED, "--data", str(folder), "--now", "2026-11-20T12:00:00Z", "--device", "old"]
     )
     assert result.exit_code == 0, result.output
     assert "Stage 11" in result.stdout and "let server_list" in result.stdout
     assert "no alert: its last rows are dropped at Stage 7 (stage7_new_connections)" in result.stdout
-    assert "2 server(s)  Rare Vendor Ltd  -> rare" in result.stdout
+    assert "Rare Vendor Ltd  2        rare" in result.stdout
     alert = CliRunner().invoke(
-        app, ["explain", "--data", str(folder), "--now", "2026-11-20T12:00:00Z", "--device", "alerting"]
+        app, ["explain", SEED, "--data", str(folder), "--now", "2026-11-20T12:00:00Z", "--entity", "alerting"]
     )
-    assert "ALERTS on 2 destination(s)" in alert.stdout
+    assert "ALERTS: 1 record(s)" in alert.stdout and '"RemoteIP":"198.51.100.77","RemotePort":8080' in alert.stdout
 
 
 def test_device_names_are_literals_not_sql(folder):
     e = trace(folder, "x' OR '1'='1")
-    assert e.count("server_list").device_rows == 0
+    assert e.count("server_list").entity_rows == 0

@@ -1,9 +1,11 @@
-"""detector.generate: layout, schema, counts, determinism, realism and the planted supply-chain cases."""
+"""detector.generate: layout, schema, counts, determinism, realism of the bulk, and the planted cases (the rules'
+cases marked plant, placed into the fleet)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -12,11 +14,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from detector.generate import PLANTED_REPORT_ID_BASE, FleetSummary, PlantedCase, generate_fleet
+from detector import types
+from detector.cases import load_cases
+from detector.errors import RuleError
+from detector.generate import PLANTED_REPORT_ID_BASE, FleetSummary, generate_fleet
+from detector.rule import load_rule, sql_root
+from detector.tables import load_table
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
+RULE = "supply_chain_network_connections"
 
+# What the fleet writes: its own columns, in this order, typed as sql/_tables documents them.
 EVENT_SCHEMA = {
     "Timestamp": TS,
     "DeviceId": pa.string(),
@@ -39,6 +48,9 @@ INFO_SCHEMA = {
     "DeviceName": pa.string(),
     "DeviceType": pa.string(),
     "OSPlatform": pa.string(),
+    "OSArchitecture": pa.string(),
+    "MachineGroup": pa.string(),
+    "ReportId": pa.int64(),
 }
 
 # The rule, written directly from the seed and semantics.md (strings coalesced to '', case-sensitive equality,
@@ -102,6 +114,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[FleetSummary, duckd
     return summary, _connect(out), calls
 
 
+@pytest.fixture(scope="module")
+def plant_cases():
+    return [c for c in load_cases(load_rule(RULE)) if c.plant]
+
+
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None):
     return con.execute(sql, params or {}).fetchone()[0]
 
@@ -117,7 +134,7 @@ def test_layout_and_schema(fleet):
     assert sorted(p.name for p in out.iterdir()) == ["DeviceInfo", "DeviceNetworkEvents", "_fleet.json"]
     assert [p.name for p in (out / "DeviceInfo").iterdir()] == ["part-0.parquet"]
     info = pq.read_schema(out / "DeviceInfo" / "part-0.parquet")
-    assert {name: info.field(name).type for name in INFO_SCHEMA} == INFO_SCHEMA
+    assert dict(zip(info.names, info.types, strict=True)) == INFO_SCHEMA
 
     first = (NOW - timedelta(days=14)).date()
     expected_days = [first + timedelta(days=k) for k in range((NOW.date() - first).days + 1)]
@@ -127,12 +144,28 @@ def test_layout_and_schema(fleet):
         assert [f.name for f in part.iterdir()] == ["part-0.parquet"]
         schema = pq.read_schema(part / "part-0.parquet")
         assert dict(zip(schema.names, schema.types, strict=True)) == EVENT_SCHEMA
-
-    manifest = json.loads((out / "_fleet.json").read_text())
-    assert manifest["network_event_rows"] == summary.network_event_rows
-    assert [PlantedCase(**c) for c in manifest["planted"]] == list(summary.planted)
     # nothing left behind next to the output (temp or old folders)
     assert [p.name for p in out.parent.iterdir()] == ["fleet"]
+
+
+def test_schema_types_are_the_documented_ones():
+    for table, schema in (("DeviceNetworkEvents", EVENT_SCHEMA), ("DeviceInfo", INFO_SCHEMA)):
+        documented = load_table(table).columns
+        assert {c: types.get(documented[c]).arrow for c in schema} == schema
+
+
+def test_manifest_lists_rules_and_planted_cases(fleet, plant_cases):
+    summary, _, _ = fleet
+    manifest = json.loads((summary.out / "_fleet.json").read_text())
+    assert manifest["network_event_rows"] == summary.network_event_rows
+    assert manifest["device_info_rows"] == summary.device_info_rows
+    assert manifest["arguments"]["rules"] is None  # every installed rule
+    assert RULE in manifest["rules"] and manifest["rules"] == list(summary.rules)
+    assert [(p["rule"], p["case"]) for p in manifest["planted"]] == [(c.rule, c.name) for c in summary.planted]
+    assert [p["case"] for p in manifest["planted"] if p["rule"] == RULE] == [c.name for c in plant_cases]
+    assert [p["summary"] for p in manifest["planted"]] == [c.summary for c in summary.planted]
+    assert manifest["left_out"] == []
+    assert sum(p["rows"].get("DeviceNetworkEvents", 0) for p in manifest["planted"]) == summary.planted_event_rows
 
 
 def test_row_counts(fleet):
@@ -146,6 +179,7 @@ def test_row_counts(fleet):
     )
     assert one(con, "SELECT count(DISTINCT ReportId) FROM ev") == summary.network_event_rows
     assert one(con, "SELECT count(*) FROM di") == summary.device_info_rows
+    assert one(con, "SELECT count(DISTINCT ReportId) FROM di") == summary.device_info_rows
     bulk_devices = one(con, "SELECT count(DISTINCT DeviceName) FROM di WHERE DeviceName NOT LIKE '%planted%'")
     assert bulk_devices == 100
     assert one(con, "SELECT count(*) FROM di WHERE DeviceName NOT LIKE '%planted%'") == 100 * 14
@@ -255,42 +289,114 @@ def test_bad_arguments_raise_value_error_naming_the_argument(tmp_path, argument,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_naive_now_is_utc_and_small_windows_keep_only_fitting_plants(tmp_path):
+def test_unknown_rule_raises(tmp_path):
+    with pytest.raises(RuleError, match="no_such_rule"):
+        generate_fleet(tmp_path / "fleet", events=10, days=2, now=NOW, rules=["no_such_rule"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_rules_gives_the_bulk_alone(tmp_path, fleet):
+    summary = generate_fleet(tmp_path / "bulk", now=NOW, rules=[])
+    assert summary.planted == () and summary.rules == () and summary.planted_event_rows == 0
+    assert summary.network_event_rows == 20_000 and summary.device_info_rows == 100 * 14
+    # the bulk does not depend on what is planted: the same rows as in the full fleet, minus the planted ones
+    bulk = "SELECT * FROM read_parquet($p) WHERE ReportId < $b ORDER BY ReportId"
+    con = duckdb.connect()
+    for path in ("DeviceNetworkEvents/*/*.parquet", "DeviceInfo/*.parquet"):
+        with_plants, alone = (
+            con.execute(bulk, {"p": str(out / path), "b": PLANTED_REPORT_ID_BASE}).fetchall()
+            for out in (fleet[0].out, summary.out)
+        )
+        assert with_plants == alone, path
+
+
+def test_naive_now_is_utc_and_small_windows_keep_only_fitting_plants(tmp_path, plant_cases):
     summary = generate_fleet(tmp_path / "f", servers=1, workstations=0, events=0, days=1, now=NOW.replace(tzinfo=None))
     con = _connect(summary.out)
     assert summary.network_event_rows == summary.planted_event_rows > 0
-    assert 0 < len(summary.planted) < 21
+    assert 0 < len(summary.planted) < len(plant_cases)
+    assert len(summary.planted) + len(summary.left_out) == len(plant_cases)
     params = {"now": NOW, "lo": NOW - timedelta(days=1)}
     assert one(con, "SELECT count(*) FROM ev WHERE NOT (Timestamp > $lo AND Timestamp <= $now)", params) == 0
     assert one(con, "SELECT count(*) FROM di WHERE NOT (Timestamp > $lo AND Timestamp <= $now)", params) == 0
+    # a case comes whole or not at all: every planted case's events are all there
+    by_name = {c.name: c for c in plant_cases}
+    for case in summary.planted:
+        assert case.rows["DeviceNetworkEvents"] == len(by_name[case.name].inputs["DeviceNetworkEvents"])
+    # left out: a case with an event more than a day old, and one whose only Server snapshot is 2 days old
+    left = {c.split("/")[1] for c in summary.left_out}
+    assert {"planted_01_rare_vendor_new_ip", "planted_06_one_server_snapshot"} <= left
+    assert "planted_03_null_device_type" not in left
     assert _alerts_match_plants(con, summary)
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Planted cases
+# Planted cases: the seed rule's cases marked plant
 # ----------------------------------------------------------------------------------------------------------------
+
+
+def _expected(cases) -> set[tuple[str, str, int]]:
+    """(DeviceName, RemoteIP, RemotePort) of every record the seed rule's cases expect."""
+    return {
+        (r["DeviceName"], d["RemoteIP"], d["RemotePort"])
+        for c in cases
+        if c.rule == RULE
+        for r in c.expect
+        for d in r["set_Details"]
+    }
 
 
 def _alerts_match_plants(con: duckdb.DuckDBPyConnection, summary: FleetSummary) -> bool:
     alerts = set(con.execute(RULE_SQL, {"now": NOW}).fetchall())
     planted_alerts = {a for a in alerts if "planted" in a[0]}
-    positives = {(c.device, c.remote_ip, c.remote_port) for c in summary.planted if c.alerts}
-    return planted_alerts == positives
+    return planted_alerts == _expected(summary.planted)
 
 
-def test_planted_cases_listed(fleet):
+def test_planted_cases_are_the_rules_plant_cases(fleet, plant_cases):
     summary, _, _ = fleet
-    planted = summary.planted
-    assert len(planted) == 21
-    assert len({(c.device, c.remote_ip, c.remote_port) for c in planted}) == 21
-    assert sum(c.alerts for c in planted) == 7
-    assert all(c.why for c in planted)
-    for c in planted:
-        assert "planted" in c.device
-        assert c.remote_ip.split(":")[-1].startswith(("203.0.113.", "198.51.100.")) or c.remote_ip in (
-            "10.200.0.8",
-            "127.0.0.1",
+    assert [c.name for c in summary.planted if c.rule == RULE] == [c.name for c in plant_cases]
+    assert len(plant_cases) == 16
+    assert _expected(plant_cases) == _expected(summary.planted) and len(_expected(plant_cases)) == 7
+    for case in summary.planted:
+        assert case.summary and case.summary == case.description.split("\n")[0]
+
+
+def test_planted_rows_are_the_cases_rows(fleet, plant_cases):
+    """At the cases' own now, every planted row is its case's row, column for column (absent columns null)."""
+    _, con, _ = fleet
+    for table, alias, schema in (("DeviceNetworkEvents", "ev", EVENT_SCHEMA), ("DeviceInfo", "di", INFO_SCHEMA)):
+        expected = sorted(
+            (tuple(r.get(c) for c in schema) for case in plant_cases for r in case.inputs[table]),
+            key=lambda row: row[-1],
         )
+        got = con.execute(
+            f"SELECT * FROM {alias} WHERE ReportId >= $b ORDER BY ReportId", {"b": PLANTED_REPORT_ID_BASE}
+        )
+        assert got.fetchall() == expected, table
+
+
+def test_planted_rows_move_with_now(tmp_path, plant_cases):
+    later = NOW + timedelta(days=3, minutes=7, microseconds=11)
+    summary = generate_fleet(tmp_path / "f", servers=2, workstations=1, events=0, now=later, rules=[RULE])
+    con = _connect(summary.out)
+    shift = later - NOW
+    expected = sorted(
+        ((r["ReportId"], r["Timestamp"] + shift) for case in plant_cases for r in case.inputs["DeviceNetworkEvents"]),
+    )
+    assert con.execute("SELECT ReportId, Timestamp FROM ev ORDER BY ReportId").fetchall() == expected
+    assert set(con.execute(RULE_SQL, {"now": later}).fetchall()) == _expected(plant_cases)
+
+
+def test_each_case_alone_gives_its_expected_records(plant_cases):
+    """The independent SQL above agrees with every case's expect on the case's rows alone."""
+    for case in plant_cases:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        for table, alias, schema in (("DeviceNetworkEvents", "ev", EVENT_SCHEMA), ("DeviceInfo", "di", INFO_SCHEMA)):
+            rows = [{c: r.get(c) for c in schema} for r in case.inputs[table]]
+            con.register(f"{alias}_rows", pa.Table.from_pylist(rows, schema=pa.schema(list(schema.items()))))
+            con.execute(f"CREATE TABLE {alias} AS SELECT * FROM {alias}_rows")
+        assert set(con.execute(RULE_SQL, {"now": NOW}).fetchall()) == _expected([case]), case.name
 
 
 def test_rule_alerts_exactly_the_planted_positives(fleet):
@@ -298,11 +404,6 @@ def test_rule_alerts_exactly_the_planted_positives(fleet):
     assert _alerts_match_plants(con, summary)
     # the bulk fleet raises alerts of its own too (rare vendors meeting new, rarely seen destinations)
     assert len(con.execute(RULE_SQL, {"now": NOW}).fetchall()) > 10  # the long tail adds background alerts
-
-
-def _case(summary: FleetSummary, ip: str) -> PlantedCase:
-    (case,) = [c for c in summary.planted if c.remote_ip == ip]
-    return case
 
 
 def _prevalence(con, ip: str) -> int:
@@ -333,15 +434,15 @@ def _first_contact(con, device: str, ip: str) -> datetime:
 
 def test_positive_cases_as_described(fleet):
     summary, con, _ = fleet
-    for case in [c for c in summary.planted if c.alerts]:
-        assert 1 <= _prevalence(con, case.remote_ip) < 6, case
-        first = _first_contact(con, case.device, case.remote_ip)
-        assert NOW - timedelta(days=1) < first <= NOW - timedelta(minutes=30), case
+    for device, ip, port in _expected(summary.planted):
+        assert 1 <= _prevalence(con, ip) < 6, (device, ip, port)
+        first = _first_contact(con, device, ip)
+        assert NOW - timedelta(days=1) < first <= NOW - timedelta(minutes=30), (device, ip, port)
     assert _prevalence(con, "203.0.113.10") == 3
     assert one(con, "SELECT max(Timestamp) FROM ev WHERE RemoteIP = '203.0.113.10'") == NOW
     assert _prevalence(con, "203.0.113.20") == 5
     assert one(con, "SELECT count(DISTINCT DeviceId) FROM ev WHERE RemoteIP = '203.0.113.20'") == 6
-    assert _distinct(con, "DeviceType", "di", _case(summary, "203.0.113.30").device) == [None]
+    assert _distinct(con, "DeviceType", "di", "srv-planted-03") == [None]
     company = "SELECT InitiatingProcessVersionInfoCompanyName FROM ev WHERE RemoteIP = $ip"
     assert con.execute(company, {"ip": "203.0.113.40"}).fetchall() == [(None,), (None,)]
     assert con.execute(company, {"ip": "203.0.113.50"}).fetchall() == [("",), ("",)]
@@ -353,24 +454,24 @@ def test_positive_cases_as_described(fleet):
     )
     assert 2 <= empty_group <= 4
     assert _servers_with_vendor(con, "Planted Nine-Server Vendor Inc.") == 9
-    mixed = _case(summary, "203.0.113.60").device
+    mixed = "srv-planted-06"
     types = con.execute("SELECT DeviceType, count(*) FROM di WHERE DeviceName = $d GROUP BY 1 ORDER BY 1", {"d": mixed})
     assert types.fetchall() == [("Server", 1), ("Workstation", 13)]
 
 
 def test_near_miss_cases_as_described(fleet):
-    summary, con, _ = fleet
+    _, con, _ = fleet
     assert _prevalence(con, "198.51.100.60") == 6
     peers = "SELECT DISTINCT DeviceId FROM ev WHERE RemoteIP = '198.51.100.60'"
     assert (
         one(con, f"SELECT count(DISTINCT DeviceId) FROM di WHERE DeviceType = 'Workstation' AND DeviceId IN ({peers})")
         == 5
     )
-    assert _first_contact(con, _case(summary, "198.51.100.70").device, "198.51.100.70") == NOW - timedelta(hours=25)
+    assert _first_contact(con, "srv-planted-08", "198.51.100.70") == NOW - timedelta(hours=25)
     assert one(con, "SELECT max(Timestamp) FROM ev WHERE RemoteIP = '198.51.100.70'") > NOW - timedelta(days=1)
     mapped = con.execute(
         "SELECT RemoteIP, RemoteIPType FROM ev WHERE DeviceName = $d AND Timestamp > $t ORDER BY 1",
-        {"d": _case(summary, "10.200.0.8").device, "t": NOW - timedelta(days=1)},
+        {"d": "srv-planted-09", "t": NOW - timedelta(days=1)},
     ).fetchall()
     assert sorted(set(mapped)) == [
         ("10.200.0.8", "Private"),
@@ -379,21 +480,211 @@ def test_near_miss_cases_as_described(fleet):
         ("::ffff:198.51.100.80", "FourToSixMapping"),
     ]
     assert _servers_with_vendor(con, "Planted Ten-Server Vendor Inc.") == 10
-    ws = _case(summary, "198.51.100.110").device
+    ws = "ws-planted-13"
     assert _distinct(con, "DeviceType", "di", ws) == ["Workstation"]
-    mac = _case(summary, "198.51.100.120").device
+    mac = "srv-planted-10"
     assert _distinct(con, "OSPlatform", "di", mac) == ["macOS"]
-    listening = _case(summary, "198.51.100.130").device
+    listening = "srv-planted-11"
     assert _distinct(con, "ActionType", "ev", listening) == ["ListeningConnectionCreated"]
-    edge = _case(summary, "198.51.100.140")
-    assert _first_contact(con, edge.device, edge.remote_ip) == NOW - timedelta(days=1)
-    no_os = _case(summary, "198.51.100.150").device
+    assert _first_contact(con, "srv-planted-12", "198.51.100.140") == NOW - timedelta(days=1)
+    no_os = "srv-planted-13"
     assert (
         one(con, "SELECT count(*) FROM di WHERE DeviceName = $d AND coalesce(OSPlatform, '') <> ''", {"d": no_os}) == 0
     )
     assert _prevalence(con, "198.51.100.160") == 6
     names = "SELECT count(DISTINCT DeviceName) FROM ev WHERE RemoteIP = '198.51.100.160' AND Timestamp > $t"
     assert one(con, names, {"t": NOW - timedelta(days=5)}) == 5
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Planting is rule-agnostic: any rule's cases marked plant (a copy of the seed rule under another slug)
+# ----------------------------------------------------------------------------------------------------------------
+
+TOY = "toy_plants"
+CASE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _event(device: str, ago: timedelta, **columns) -> dict:
+    return {"Timestamp": _iso(CASE_NOW - ago), "DeviceId": f"id-{device}", "DeviceName": device, **columns}
+
+
+def _snapshot(device: str, ago: timedelta, device_type: str = "Server") -> dict:
+    return {
+        "Timestamp": _iso(CASE_NOW - ago),
+        "DeviceId": f"id-{device}",
+        "DeviceName": device,
+        "DeviceType": device_type,
+        "OSPlatform": "Linux",
+    }
+
+
+TOY_CASES = [
+    {
+        "name": "latest_now",
+        "description": "Its now is its newest event.\nA second line.",
+        "now": "latest",
+        "plant": True,
+        "input": {
+            "DeviceNetworkEvents": [
+                {**_event("toy-a", timedelta(hours=400)), "InitiatingProcessCommandLine": "toy.exe --run"},
+                _event("toy-a", timedelta(hours=401), ReportId=7),
+            ],
+            "DeviceProcessEvents": [{"Timestamp": _iso(CASE_NOW - timedelta(hours=400)), "FileName": "toy.exe"}],
+        },
+        "expect": [],
+    },
+    {
+        "name": "too_old",
+        "description": "An event 20 days before its now does not fit in 14 days.",
+        "plant": True,
+        "input": {"DeviceNetworkEvents": [_event("toy-old", timedelta(days=20)), _event("toy-old", timedelta(0))]},
+        "expect": [],
+    },
+    {
+        "name": "trimmed_snapshots",
+        "description": "Its snapshot 20 days ago repeats the one a day ago: trimmed.",
+        "plant": True,
+        "input": {
+            "DeviceInfo": [_snapshot("toy-b", timedelta(days=1)), _snapshot("toy-b", timedelta(days=20))],
+            "DeviceNetworkEvents": [_event("toy-b", timedelta(hours=1))],
+        },
+        "expect": [],
+    },
+    {
+        "name": "changed_snapshot",
+        "description": "Its only Server snapshot is 20 days old: left out.",
+        "plant": True,
+        "input": {
+            "DeviceInfo": [
+                _snapshot("toy-c", timedelta(days=1), "Workstation"),
+                _snapshot("toy-c", timedelta(days=20)),
+            ],
+            "DeviceNetworkEvents": [_event("toy-c", timedelta(hours=1))],
+        },
+        "expect": [],
+    },
+    {
+        "name": "not_planted",
+        "description": "Not marked plant.",
+        "input": {"DeviceNetworkEvents": [_event("toy-d", timedelta(hours=1))]},
+        "expect": [],
+    },
+]
+
+
+@pytest.fixture
+def toy_rules(tmp_path: Path) -> Path:
+    """A rules folder holding a copy of the seed rule as `toy_plants` (also reading DeviceProcessEvents) with the
+    cases above."""
+    root = tmp_path / "rules"
+    folder = root / TOY
+    shutil.copytree(sql_root() / RULE, folder, ignore=shutil.ignore_patterns("cases"))
+    toml = folder / "rule.toml"
+    text = toml.read_text().replace(f'slug = "{RULE}"', f'slug = "{TOY}"')
+    toml.write_text(text + '\n[tables.DeviceProcessEvents]\ncolumns = ["Timestamp", "DeviceName", "FileName"]\n')
+    (folder / "cases").mkdir()
+    (folder / "cases" / "toy.json").write_text(json.dumps({"now": _iso(CASE_NOW), "cases": TOY_CASES}))
+    return root
+
+
+def test_plants_any_rules_cases(tmp_path, toy_rules):
+    summary = generate_fleet(
+        tmp_path / "f", servers=2, workstations=1, events=500, now=NOW, rules=[TOY], rules_dirs=[toy_rules]
+    )
+    assert summary.rules == (TOY,)
+    assert [c.id for c in summary.planted] == [f"{TOY}/latest_now", f"{TOY}/trimmed_snapshots"]
+    assert summary.left_out == (f"{TOY}/too_old", f"{TOY}/changed_snapshot")
+    assert summary.planted[0].summary == "Its now is its newest event."
+    assert summary.planted[0].rows == {"DeviceNetworkEvents": 2, "DeviceProcessEvents": 1}
+    assert summary.planted[1].rows == {"DeviceInfo": 1, "DeviceNetworkEvents": 1}
+    assert summary.planted_devices == 2 and summary.other_tables == {"DeviceProcessEvents": 1}
+    con = _connect(summary.out)
+
+    # a column a planted row sets comes after the fleet's own (null in the bulk); absent values are null
+    [part] = list((summary.out / "DeviceNetworkEvents" / f"date={NOW.date()}").iterdir())
+    schema = pq.read_schema(part)
+    assert schema.names == [*EVENT_SCHEMA, "InitiatingProcessCommandLine"]
+    assert schema.field("InitiatingProcessCommandLine").type == pa.string()
+    planted = con.execute(
+        "SELECT Timestamp, DeviceName, InitiatingProcessCommandLine, ReportId, LocalPort FROM ev "
+        "WHERE DeviceName LIKE 'toy-%' ORDER BY Timestamp, DeviceName"
+    ).fetchall()
+    assert planted == [
+        (NOW - timedelta(hours=1), "toy-a", None, 7, None),  # "latest": the newest event lands on the fleet's now
+        (NOW - timedelta(hours=1), "toy-b", None, None, None),
+        (NOW, "toy-a", "toy.exe --run", None, None),
+    ]
+    assert one(con, "SELECT count(InitiatingProcessCommandLine) FROM ev") == 1
+    assert one(con, "SELECT count(*) FROM ev") == 500 + 3
+    # the snapshot 20 days before its now (outside the window) was trimmed, the other one kept
+    assert con.execute("SELECT Timestamp, DeviceType FROM di WHERE DeviceName = 'toy-b'").fetchall() == [
+        (NOW - timedelta(days=1), "Server")
+    ]
+    assert one(con, "SELECT count(*) FROM di WHERE DeviceName IN ('toy-c', 'toy-old', 'toy-d')") == 0
+
+    # a table the fleet does not generate: the planted rows, with the columns the rule reads
+    other = pq.read_table(summary.out / "DeviceProcessEvents" / "part-0.parquet")
+    assert other.column_names == ["Timestamp", "DeviceName", "FileName"]
+    assert other.to_pylist() == [{"Timestamp": NOW, "DeviceName": None, "FileName": "toy.exe"}]
+    manifest = json.loads((summary.out / "_fleet.json").read_text())
+    assert manifest["arguments"]["rules"] == [TOY] and manifest["left_out"] == list(summary.left_out)
+    assert manifest["other_tables"] == {"DeviceProcessEvents": 1}
+
+
+def test_readme_section_from_the_cases(tmp_path, toy_rules):
+    from detector.generate import describe_planted, readme_section, update_readme
+
+    text = describe_planted([TOY], rules_dirs=[toy_rules])
+    assert f"### {TOY}" in text and "4 planted cases" in text
+    assert "- `latest_now` expects nothing. Its now is its newest event.\n  - A second line.\n" in text
+    assert "not_planted" not in text
+    readme = tmp_path / "README.md"
+    from detector.fleet.plant import README_BEGIN, README_END
+
+    readme.write_text(f"# Title\n\n{README_BEGIN}\nstale\n{README_END}\n\nAfter.\n")
+    assert update_readme(readme, [TOY], rules_dirs=[toy_rules]) is True
+    assert readme_section(readme.read_text()) == text
+    assert readme.read_text().startswith("# Title\n\n") and readme.read_text().endswith(f"{README_END}\n\nAfter.\n")
+    assert update_readme(readme, [TOY], rules_dirs=[toy_rules]) is False
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="readme"):
+        update_readme(readme, [TOY], rules_dirs=[toy_rules])
+
+
+def test_generate_command_plants_the_named_rules(tmp_path, toy_rules, monkeypatch):
+    from typer.testing import CliRunner
+
+    from detector.cli import app
+    from detector.fleet.plant import README_BEGIN, README_END
+
+    monkeypatch.setenv("DETECTOR_RULES_PATH", str(toy_rules))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_BEGIN}\n{README_END}\n")
+    out = tmp_path / "fleet"
+    args = ["generate", "--out", out, "--events", 100, "--rule", TOY, "--readme", readme]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert f"planted {TOY}/latest_now: Its now is its newest event.\n" in result.stdout
+    assert f"left out {TOY}/too_old" in result.stdout
+    assert RULE not in result.stdout
+    assert json.loads((out / "_fleet.json").read_text())["rules"] == [TOY]
+    assert "`latest_now`" in readme.read_text()
+
+
+def test_generator_names_no_rule():
+    """generate.py and detector/fleet know no rule: nothing of the seed's planted scenarios is named there."""
+    import detector.fleet
+    import detector.generate
+
+    sources = [Path(detector.generate.__file__), *Path(detector.fleet.__file__).parent.glob("*.py")]
+    for path in sources:
+        text = path.read_text()
+        for word in ("supply_chain", "srv-planted", "ws-planted", "Planted Rare", "Nine-Server", "203.0.113.10"):
+            assert word not in text, (path.name, word)
 
 
 # ----------------------------------------------------------------------------------------------------------------

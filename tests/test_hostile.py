@@ -11,16 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import conn, device
-from helpers import SCHEMAS, table, write_fleet, write_table
-from typer.testing import CliRunner
-
-from detector.cli import app
+from helpers import SCHEMAS, invoke, table, write_fleet, write_table
 
 NOW = "2026-11-20T12:00:00Z"
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def _good(folder: Path) -> Path:

@@ -584,7 +584,7 @@ def test_realdata_rerun_has_no_duplicates(tmp_path):
 def alerts(out: Path, **kwargs) -> dict[str, list[tuple]]:
     return {
         r["DeviceName"]: [(d["RemoteIP"], d["RemotePort"], d["Prevalence"]) for d in r["set_Details"]]
-        for r in run_rule(data=out, **kwargs)
+        for r in run_rule("supply_chain_network_connections", data=out, **kwargs)
     }
 
 

@@ -22,7 +22,7 @@ def test_installed_wheel_runs_from_another_folder(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(target)}
     code = "import detector.rule as r; print(r.sql_root()); import detector.cli as c; c.main()"
     result = subprocess.run(
-        [sys.executable, "-c", code, "sql", "--now", "2026-11-20T12:00:00Z"],
+        [sys.executable, "-c", code, "sql", "supply_chain_network_connections", "--now", "2026-11-20T12:00:00Z"],
         cwd=elsewhere,
         env=env,
         capture_output=True,

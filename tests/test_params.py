@@ -74,7 +74,7 @@ def test_lists():
 
 
 def test_bind_defaults_follow_the_seed():
-    b = bind(load_rule())
+    b = bind(load_rule("supply_chain_network_connections"))
     assert b["lookback"] == timedelta(days=14)
     assert b["new_window"] == timedelta(days=1)
     assert b["prevalence_window"] == timedelta(days=5)
@@ -87,7 +87,7 @@ def test_bind_defaults_follow_the_seed():
 
 def test_bind_rejects_unknown_parameters():
     with pytest.raises(ParamError, match="parameter lookbak: unknown parameter"):
-        bind(load_rule(), {"lookbak": "1d"})
+        bind(load_rule("supply_chain_network_connections"), {"lookbak": "1d"})
 
 
 @pytest.mark.parametrize(

@@ -37,15 +37,19 @@ PARAMS = [
 @pytest.mark.parametrize("flat", [False, True])
 def test_fast_plan_equals_straight_translation(fleets, params, flat):
     for folder in fleets:
-        fast = run_table(data=folder, now=NOW, params=params, flat=flat, plan="fast")
-        straight = run_table(data=folder, now=NOW, params=params, flat=flat, plan="straight")
+        fast = run_table(
+            "supply_chain_network_connections", data=folder, now=NOW, params=params, flat=flat, plan="fast"
+        )
+        straight = run_table(
+            "supply_chain_network_connections", data=folder, now=NOW, params=params, flat=flat, plan="straight"
+        )
         assert fast.num_rows > 0
         assert fast.to_pylist() == straight.to_pylist()
         assert fast.schema == straight.schema
 
 
 def test_plans_are_declared_in_the_rule_card():
-    rule = load_rule()
+    rule = load_rule("supply_chain_network_connections")
     fast = [s.name for s in rule.plan("fast")]
     assert "stage1_source" not in fast and "baseline" in fast
     assert [s.name for s in rule.plan("straight")] == [s.name for s in rule.stages]

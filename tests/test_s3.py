@@ -54,7 +54,7 @@ def bucket(tmp_path_factory):
 
 
 def test_data_prefix_on_s3(bucket):
-    [record] = run_rule(data=f"s3://{bucket}/defender", now=NOW)
+    [record] = run_rule("supply_chain_network_connections", data=f"s3://{bucket}/defender", now=NOW)
     assert record["DeviceName"] == "srv" and record["set_Details"][0]["RemoteIP"] == "203.0.113.10"
 
 
@@ -63,10 +63,10 @@ def test_table_mappings_on_s3_with_hive_folders_and_globs(bucket):
         "DeviceInfo": f"s3://{bucket}/defender/DeviceInfo.parquet",
         "DeviceNetworkEvents": f"s3://{bucket}/hive/DeviceNetworkEvents",
     }
-    [record] = run_rule(tables=tables, now=NOW)
+    [record] = run_rule("supply_chain_network_connections", tables=tables, now=NOW)
     assert record["set_Details"][0]["Count"] == 2
     tables["DeviceNetworkEvents"] = f"s3://{bucket}/hive/DeviceNetworkEvents/date=*/*.parquet"
-    assert run_rule(tables=tables, now=NOW)[0]["set_Details"][0]["Count"] == 2
+    assert run_rule("supply_chain_network_connections", tables=tables, now=NOW)[0]["set_Details"][0]["Count"] == 2
 
 
 def test_cli_on_s3_and_a_missing_prefix(bucket):
@@ -80,4 +80,4 @@ def test_cli_on_s3_and_a_missing_prefix(bucket):
 
 def test_missing_table_on_s3_names_both_places(bucket):
     with pytest.raises(SourceError, match=r"table DeviceInfo: neither s3://lake/hive/DeviceInfo.parquet nor a folder"):
-        run_rule(data=f"s3://{bucket}/hive", now=NOW)
+        run_rule("supply_chain_network_connections", data=f"s3://{bucket}/hive", now=NOW)

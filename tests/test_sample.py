@@ -1,4 +1,5 @@
-"""The committed demo fleet: it is what `make sample` writes, and the rule finds exactly its planted cases."""
+"""The committed demo fleet: it is what `make sample` writes, the rule gives exactly its planted cases' expected
+records on the planted devices, and data/README.md's planted-cases section is written from the cases."""
 
 from __future__ import annotations
 
@@ -8,37 +9,56 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from detector.api import run_rule
-from detector.generate import generate_fleet
+from detector.cases import canonical, load_cases
+from detector.generate import describe_planted, generate_fleet, readme_section
+from detector.rule import load_rule
 
 SAMPLE = Path(__file__).parent.parent / "data" / "sample"
+README = SAMPLE.parent / "README.md"
 NOW = "2026-11-20T12:00:00Z"
+RULE = "supply_chain_network_connections"
 
 
-def _alerts() -> set[tuple[str, str, int]]:
-    return {
-        (r["DeviceName"], d["RemoteIP"], d["RemotePort"])
-        for r in run_rule(data=SAMPLE, now=NOW)
-        for d in r["set_Details"]
-    }
+def _records() -> list[dict]:
+    return run_rule(RULE, data=SAMPLE, now=NOW)
 
 
-def test_planted_positives_alert_and_near_misses_do_not():
-    planted = json.loads((SAMPLE / "_fleet.json").read_text())["planted"]
-    alerts = _alerts()
-    for case in planted:
-        key = (case["device"], case["remote_ip"], case["remote_port"])
-        assert (key in alerts) is case["alerts"], case["why"]
-    assert sum(c["alerts"] for c in planted) == 7
-    # Every alert on a planted device is a planted positive: the near misses add nothing.
-    assert {a for a in alerts if "planted" in a[0]} == {
-        (c["device"], c["remote_ip"], c["remote_port"]) for c in planted if c["alerts"]
-    }
+def _alerts(records: list[dict]) -> set[tuple[str, str, int]]:
+    return {(r["DeviceName"], d["RemoteIP"], d["RemotePort"]) for r in records for d in r["set_Details"]}
+
+
+def test_planted_cases_give_their_expected_records():
+    manifest = json.loads((SAMPLE / "_fleet.json").read_text())
+    cases = {c.name: c for c in load_cases(load_rule(RULE)) if c.plant}
+    assert [p["case"] for p in manifest["planted"] if p["rule"] == RULE] == list(cases)
+    assert manifest["left_out"] == []
+    records = _records()
+    assert len(records) == 17  # `make demo`: 7 planted positives and 10 background alerts
+    # Every record on a planted device is exactly what a planted case expects, and nothing else is there: the
+    # near misses add nothing, and the bulk changes nothing the cases count.
+    planted_devices = {r["DeviceName"] for c in cases.values() for rows in c.inputs.values() for r in rows}
+    on_planted = [r for r in records if r["DeviceName"] in planted_devices]
+    expected = sorted((r for c in cases.values() for r in c.expect), key=lambda r: r["DeviceName"])
+    assert canonical(on_planted) == canonical(expected)
+    assert len(expected) == 7
 
 
 def test_data_readme_lists_every_alert():
-    readme = (SAMPLE.parent / "README.md").read_text()
-    for device, ip, port in _alerts():
-        assert f"| {device} | {ip}:{port} |" in readme
+    """Background alerts in the hand-written table, planted ones as what a planted case expects."""
+    readme = README.read_text()
+    expects = {
+        label
+        for line in readme_section(readme).splitlines()
+        if line.startswith("- `") and " expects " in line
+        for label in line.split(" expects ", 1)[1].split(". ", 1)[0].split("; ")
+    }
+    for device, ip, port in _alerts(_records()):
+        assert f"| {device} | {ip}:{port} |" in readme or f"{device} {ip}:{port}" in expects, (device, ip, port)
+    assert len(expects - {"nothing"}) == 7
+
+
+def test_data_readme_planted_section_is_generated_from_the_cases():
+    assert readme_section(README.read_text()) == describe_planted(), "run `make sample`"
 
 
 def test_sample_is_what_make_sample_writes(tmp_path):

@@ -19,7 +19,7 @@ ALERT = [{"DeviceName": "srv", "set_Details": [{"RemoteIP": "203.0.113.10", "Rem
 
 
 def run(**kwargs):
-    return run_rule(now=NOW, **kwargs)
+    return run_rule("supply_chain_network_connections", now=NOW, **kwargs)
 
 
 def test_single_files(tmp_path):
@@ -211,8 +211,17 @@ def test_tables_already_in_a_duckdb_connection(tmp_path):
     con.execute("CREATE SCHEMA lake")
     con.execute(f"CREATE TABLE lake.net AS SELECT * FROM read_parquet('{folder}/DeviceNetworkEvents.parquet')")
     con.execute(f"CREATE TABLE DeviceInfo AS SELECT * FROM read_parquet('{folder}/DeviceInfo.parquet')")
-    table = run_table(connection=con, tables={"DeviceNetworkEvents": "lake.net"}, now="latest")
+    table = run_table(
+        "supply_chain_network_connections", connection=con, tables={"DeviceNetworkEvents": "lake.net"}, now="latest"
+    )
     assert table.to_pylist() == ALERT
-    assert run_table(connection=con, tables={"DeviceNetworkEvents": "lake.net"}, now=NOW).to_pylist() == ALERT
+    assert (
+        run_table(
+            "supply_chain_network_connections", connection=con, tables={"DeviceNetworkEvents": "lake.net"}, now=NOW
+        ).to_pylist()
+        == ALERT
+    )
     with pytest.raises(SourceError, match="table DeviceNetworkEvents: cannot read 'lake.nope' in the connection"):
-        run_table(connection=con, tables={"DeviceNetworkEvents": "lake.nope"}, now=NOW)
+        run_table(
+            "supply_chain_network_connections", connection=con, tables={"DeviceNetworkEvents": "lake.nope"}, now=NOW
+        )

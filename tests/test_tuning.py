@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import conn, device
+from conftest import SEED, conn, device
 from typer.testing import CliRunner
 
 from detector.cli import app
@@ -57,9 +57,15 @@ def test_cli_reads_the_lists_from_files(tmp_path):
     servers.write_text("# servers with domain-wide privileges\na\n\nb\n")
     urls = tmp_path / "urls.txt"
     urls.write_text("trusted.example\n")
-    args = ["run", "--data", str(folder), "--now", "2026-11-20T12:00:00Z", "--format", "jsonl"]
-    result = CliRunner().invoke(app, [*args, "--privileged-servers", str(servers), "--trusted-urls", str(urls)])
+    args = ["run", SEED, "--data", str(folder), "--now", "2026-11-20T12:00:00Z", "--format", "jsonl"]
+    result = CliRunner().invoke(app, [*args, "--privileged-servers", f"@{servers}", "--trusted-urls", f"@{urls}"])
     assert result.exit_code == 0, result.output
     assert [line.split('"')[3] for line in result.stdout.splitlines()] == ["a"]  # b's only URL is trusted
-    missing = CliRunner().invoke(app, [*args, "--trusted-urls", str(tmp_path / "none.txt")])
+    # The generic --param takes @FILE too.
+    same = CliRunner().invoke(app, [*args, "--param", f"privileged_servers=@{servers}", "--trusted-urls", f"@{urls}"])
+    assert same.stdout == result.stdout
+    # A bare path is not silently taken as one value.
+    bare = CliRunner().invoke(app, [*args, "--privileged-servers", str(servers)])
+    assert bare.exit_code == 2 and f"is a file: write @{servers}" in bare.stderr
+    missing = CliRunner().invoke(app, [*args, "--trusted-urls", f"@{tmp_path / 'none.txt'}"])
     assert missing.exit_code == 2 and "parameter trusted_urls: cannot read" in missing.stderr

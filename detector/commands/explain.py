@@ -1,4 +1,4 @@
-"""`detector explain`: the funnel (rows after each stage), the size of each let, and one device's trace."""
+"""`detector explain RULE`: the funnel (rows after each stage), the rule's explain views, and one entity's trace."""
 
 from __future__ import annotations
 
@@ -6,42 +6,35 @@ from typing import Annotated
 
 import typer
 
-from detector import engine
+from detector import api
 from detector.commands import common
 from detector.explain import describe, explain
-from detector.params import bind
-from detector.rule import load_rule
 
 
 def explain_command(
+    rule: common.RuleArg = None,
     data: common.Data = None,
     table: common.Tables = None,
     now: common.Now = None,
-    device: Annotated[
+    entity: Annotated[
         str | None,
-        typer.Option(help="Trace one device: which stage dropped its rows, or which details it alerts on."),
+        typer.Option(
+            "--entity",
+            "--device",
+            help="Trace one entity (the rule's output entity column, e.g. a device name): which stage dropped its "
+            "rows, or which records it alerts with.",
+            show_default=False,
+        ),
     ] = None,
-    rule: common.RuleSlug = None,
-    lookback: common.Lookback = None,
-    new_window: common.NewWindow = None,
-    prevalence_window: common.PrevalenceWindow = None,
-    max_vendor_servers: common.MaxVendorServers = None,
-    max_prevalence: common.MaxPrevalence = None,
-    excluded_action_types: common.ExcludedActionTypes = None,
-    excluded_ip_types: common.ExcludedIpTypes = None,
-    privileged_servers: common.PrivilegedServers = None,
-    trusted_urls: common.TrustedUrls = None,
     param: common.Params = None,
+    rules_dir: common.RulesDir = None,
 ) -> None:
-    """Show why devices did or did not alert: row counts after each stage (numbered as in the KQL), the size of
-    each let binding, the rare vendors, and with --device the trace of one device."""
-    loaded = load_rule(rule)
-    bindings = bind(loaded, common.rule_params(locals(), param))
-    con = engine.connect()
-    try:
-        bindings, _ = engine.prepare(
-            con, loaded, bindings, data=data, tables=common.parse_pairs("--table", table), now=now
-        )
-        typer.echo(describe(loaded, explain(con, loaded, bindings, device), bindings), nl=False)
-    finally:
-        con.close()
+    """Show why records did or did not appear: row counts after each stage of the KQL as written (numbered as in
+    the KQL), the size of each let binding, the rule's own explain views, and with --entity one entity's trace."""
+    loaded = common.current_rule(rule, rules_dir)
+    if entity is not None and loaded.output.entity is None:
+        raise common.ParamError("--entity", f"rule {loaded.slug} declares no entity column ([output] entity)")
+    with api.session(
+        loaded, data=data, tables=common.parse_pairs("--table", table), now=now, params=common.rule_params(param)
+    ) as s:
+        typer.echo(describe(s, explain(s, entity)), nl=False)

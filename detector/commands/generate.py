@@ -1,4 +1,4 @@
-"""`detector generate`: write a synthetic, deterministic fleet with planted supply-chain cases."""
+"""`detector generate`: write a synthetic, deterministic fleet with the rules' planted cases."""
 
 from __future__ import annotations
 
@@ -24,10 +24,28 @@ def generate(
         str, typer.Option(help="The newest instant in the data, ISO-8601 (UTC when no zone is given).")
     ] = "2026-11-20T12:00:00Z",
     seed: Annotated[int, typer.Option(help="Seed: the same arguments give byte-identical files.")] = 7,
+    rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rule",
+            help="Plant the cases marked plant of this rule (repeatable; default: every installed rule).",
+            show_default=False,
+        ),
+    ] = None,
+    readme: Annotated[
+        Path | None,
+        typer.Option(
+            "--readme",
+            help="Also rewrite the planted-cases section of this README (e.g. data/README.md) from the cases' "
+            "descriptions.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a realistic fleet: common and rare vendors, skewed destinations, private and loopback traffic,
-    listening sockets, missing values, plus planted supply-chain cases and near misses."""
-    from detector.generate import generate_fleet
+    listening sockets, missing values, plus the planted cases of the installed rules (their cases marked
+    "plant": true in sql/<rule>/cases/*.json), moved in time to --now."""
+    from detector.generate import generate_fleet, update_readme
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
@@ -43,6 +61,7 @@ def generate(
         now=when,
         seed=seed,
         progress=progress,
+        rules=rule or None,
     )
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -50,6 +69,12 @@ def generate(
         f"wrote {summary.device_info_rows:,} DeviceInfo and {summary.network_event_rows:,} DeviceNetworkEvents rows "
         f"({summary.servers} servers, {summary.workstations} workstations) to {out}, now = {iso(when)}"
     )
+    for table, rows in summary.other_tables.items():
+        typer.echo(f"wrote {rows:,} planted {table} rows")
     for case in summary.planted:
-        verdict = "alerts" if case.alerts else "no alert"
-        typer.echo(f"  planted {case.device:<18} {case.remote_ip}:{case.remote_port:<5} {verdict:8}  {case.why}")
+        typer.echo(f"  planted {case.id}: {case.summary}")
+    for case_id in summary.left_out:
+        typer.echo(f"  left out {case_id}: its rows do not fit in --days {days}")
+    if readme is not None:
+        changed = update_readme(readme, rules=rule or None)
+        typer.echo(f"{'rewrote' if changed else 'kept'} the planted cases of {readme}")

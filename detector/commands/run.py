@@ -1,4 +1,4 @@
-"""`detector run`: run the rule on Parquet and print or write the alerts."""
+"""`detector run RULE`: run a rule (or `--all` rules) and print or write the alerts."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 
-from detector import engine as engine_module
+from detector import api
 from detector.commands import common
-from detector.output import FORMATS, write
-from detector.params import bind
-from detector.rule import load_rule
-
-ENGINES = ("duckdb", "spark")
+from detector.engines import ENGINES
+from detector.errors import DetectorError, ParamError, SourceError
+from detector.output import FORMATS, layout_for, records_text, render_text, write
+from detector.rule import Rule, load_all
 
 
 def run(
+    rule: common.RuleArg = None,
     data: common.Data = None,
     table: common.Tables = None,
     now: common.Now = None,
@@ -37,8 +38,16 @@ def run(
         bool,
         typer.Option(
             "--flat",
-            help="One row per (DeviceName, RemoteIP, RemotePort) with Count, starttime, endtime, Prevalence and "
-            "URLs, instead of one record per device.",
+            help="The rule's rows before its last aggregation (rule.toml [output.flat]), e.g. one row per connection "
+            "instead of one record per device.",
+        ),
+    ] = False,
+    all_rules: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help='Run every installed rule whose tables are under --data; each record gets a "rule" field first. '
+            "Rule parameters: --param RULE.NAME=VALUE.",
         ),
     ] = False,
     fail_on_alert: Annotated[
@@ -48,8 +57,9 @@ def run(
         str,
         typer.Option(
             "--engine",
-            help="duckdb (in process) or spark: the rule's Spark SQL with PySpark over the same Parquet "
-            "(pip install 'kql-detector[spark]'; needs Java 17+). Same records either way.",
+            help="Where the rule runs: "
+            + "; ".join(f"{name}: {what}" for name, (_, _, what) in ENGINES.items())
+            + ". Same records on every engine.",
         ),
     ] = "duckdb",
     spark_master: Annotated[
@@ -66,17 +76,6 @@ def run(
     memory_limit: Annotated[
         str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB (default: DuckDB's, 80% of RAM).")
     ] = None,
-    rule: common.RuleSlug = None,
-    lookback: common.Lookback = None,
-    new_window: common.NewWindow = None,
-    prevalence_window: common.PrevalenceWindow = None,
-    max_vendor_servers: common.MaxVendorServers = None,
-    max_prevalence: common.MaxPrevalence = None,
-    excluded_action_types: common.ExcludedActionTypes = None,
-    excluded_ip_types: common.ExcludedIpTypes = None,
-    privileged_servers: common.PrivilegedServers = None,
-    trusted_urls: common.TrustedUrls = None,
-    param: common.Params = None,
     spill_dir: Annotated[
         str | None,
         typer.Option(
@@ -86,56 +85,98 @@ def run(
             show_default=False,
         ),
     ] = None,
-    plan: Annotated[
-        str,
-        typer.Option(
-            help="Execution plan: fast (read the table once) or straight (the KQL as written, one CTE per stage; "
-            "the same rows, slower: for checking)."
-        ),
-    ] = "fast",
+    plan: common.Plan = None,
+    param: common.Params = None,
+    rules_dir: common.RulesDir = None,
 ) -> None:
-    """Run the rule and print one record per alerting device (exit 0 with or without alerts)."""
+    """Run the rule and print its records (exit 0 with or without alerts)."""
     fmt = fmt or ("table" if sys.stdout.isatty() and output is None else "jsonl")
     if fmt not in FORMATS:
-        raise common.ParamError("--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
-    if engine not in ENGINES:
-        raise common.ParamError("--engine", f"{engine!r} is not one of {', '.join(ENGINES)}")
-    if engine == "spark":
-        for option, value in (("--threads", threads), ("--memory-limit", memory_limit)):
-            if value is not None:
-                raise common.ParamError(option, "applies to the DuckDB engine only")
-    elif spark_master is not None:
-        raise common.ParamError("--spark-master", "applies to --engine spark only")
-    loaded = load_rule(rule)
-    params = common.rule_params(locals(), param)
-    if engine == "spark":
-        from detector import spark_engine
-
-        alerts = spark_engine.run_table(
+        raise ParamError("--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+    options = {"engine": engine, "threads": threads, "memory_limit": memory_limit, "spill_dir": spill_dir}
+    options["spark_master"] = spark_master
+    if all_rules:
+        _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, options, fail_on_alert)
+        return
+    loaded = common.current_rule(rule, rules_dir)
+    try:
+        table_out = api.run_table(
+            loaded,
             data=data,
             tables=common.parse_pairs("--table", table),
             now=now,
-            params=params,
+            params=common.rule_params(param),
             flat=flat,
-            rule=rule,
-            master=spark_master,
-        )
-        write(alerts, fmt, output, sys.stdout)
-        if fail_on_alert and alerts.num_rows:
-            raise typer.Exit(1)
-        return
-    bindings = bind(loaded, params)
-    con = engine_module.connect(threads=threads, memory_limit=memory_limit, spill_dir=spill_dir)
-    try:
-        bindings, found = engine_module.prepare(
-            con, loaded, bindings, data=data, tables=common.parse_pairs("--table", table), now=now
-        )
-        result = engine_module.execute(
-            con, loaded, bindings, found, flat=flat, plan=plan, progress=common.progress_bar("running the rule")
+            plan=plan,
+            progress=common.progress_bar("running the rule"),
+            **options,
         )
     finally:
-        con.close()
         common.progress_done()
-    write(result.table, fmt, output, sys.stdout)
-    if fail_on_alert and result.table.num_rows:
+    write(table_out, fmt, output, sys.stdout, layout_for(loaded, flat))
+    if fail_on_alert and table_out.num_rows:
         raise typer.Exit(1)
+
+
+def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, options, fail_on_alert) -> None:
+    if rule is not None:
+        raise ParamError("--all", "runs every rule: leave out the rule name")
+    for option, value in (("--flat", flat), ("--plan", plan), ("--table", table)):
+        if value:
+            raise ParamError(option, "applies to one rule; with --all every rule runs with its defaults")
+    per_rule: dict[str, dict[str, str]] = {}
+    for name, value in common.parse_pairs("--param", param).items():
+        slug, dot, short = name.partition(".")
+        if not dot:
+            raise ParamError("--param", f"with --all, name the rule: --param RULE.{name}=VALUE")
+        per_rule.setdefault(slug, {})[short] = value
+    if fmt == "parquet":
+        raise ParamError("--format", "--all writes table, jsonl, json or csv (rules' records differ in shape)")
+    if data is None:
+        raise ParamError("--data", "--all needs --data DIR")
+    rules, broken = load_all(common.dirs(rules_dir))
+    unknown = sorted(set(per_rule) - set(rules))
+    if unknown:
+        raise ParamError("--param", f"{unknown[0]}: no such rule ({', '.join(sorted(rules))})")
+    for _, reason in sorted(broken.items()):
+        print(f"error: {reason}", file=sys.stderr)
+    chunks, alerts = [], 0
+    for slug, loaded in sorted(rules.items()):
+        given = per_rule.get(slug, {})
+        missing = [p for p in loaded.params.values() if p.required and p.name not in given]
+        if missing:
+            print(f"skipped {slug}: it needs --param {slug}.{missing[0].name}=VALUE", file=sys.stderr)
+            continue
+        try:
+            result = api.run_table(loaded, data=data, now=now, params=given, **options)
+        except SourceError as exc:
+            print(f"skipped {slug}: {exc}", file=sys.stderr)
+            continue
+        except DetectorError as exc:  # e.g. a required parameter: the other rules still run
+            print(f"error: rule {slug}: {exc}", file=sys.stderr)
+            broken[slug] = str(exc)
+            continue
+        alerts += result.num_rows
+        chunks.append((loaded, result))
+    _write_all(chunks, fmt, output)
+    if broken:
+        raise typer.Exit(2)
+    if fail_on_alert and alerts:
+        raise typer.Exit(1)
+
+
+def _write_all(chunks: list[tuple[Rule, pa.Table]], fmt: str, output: Path | None) -> None:
+    """Every rule's records, each tagged with its rule; a table per rule under a heading for people."""
+    if fmt == "table":
+        parts = [f"== {r.slug}: {r.name}\n{render_text(t, 'table', layout_for(r))}" for r, t in chunks]
+        text = "\n".join(parts)
+    else:
+        records = [{"rule": r.slug, **rec} for r, t in chunks for rec in t.to_pylist()]
+        text = records_text(records, fmt)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from detector.output import atomic_file
+
+    with atomic_file(output) as fh:
+        fh.write(text)

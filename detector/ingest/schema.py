@@ -1,76 +1,38 @@
-"""The Parquet columns `detector ingest` writes, with Defender's names and types, and the value converters.
+"""The Parquet columns `detector ingest` writes and the value converters. The columns and their Kusto types are
+the tables' documented schemas (`sql/_tables/<Table>.toml`, read by `detector.tables`); the Arrow types come from
+`detector.types`.
 
-Every part file of a table has exactly this schema (columns an input lacks are null), so DuckDB reads the parts
-of a table as one. Input columns that are not listed here are not written.
+Every part file of a table has exactly this schema: every documented column, those an input lacks null. So DuckDB
+reads the parts of a table as one. Input columns that are not documented columns of the table are not written.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
+from detector import types
 from detector.ingest.timeparse import parse_utc
+from detector.tables import load_table
 
-TS = pa.timestamp("us", tz="UTC")
 TABLES = ("DeviceNetworkEvents", "DeviceInfo")
 
-_TYPES = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "timestamp": TS}
+# column -> Kusto type, in Microsoft's order
+COLUMNS: dict[str, dict[str, str]] = {table: load_table(table).columns for table in TABLES}
 
-COLUMNS: dict[str, dict[str, str]] = {
-    "DeviceNetworkEvents": {
-        "Timestamp": "timestamp",
-        "DeviceId": "string",
-        "DeviceName": "string",
-        "ActionType": "string",
-        "RemoteIP": "string",
-        "RemotePort": "int32",
-        "RemoteUrl": "string",
-        "RemoteIPType": "string",
-        "LocalIP": "string",
-        "LocalPort": "int32",
-        "LocalIPType": "string",
-        "Protocol": "string",
-        "InitiatingProcessFileName": "string",
-        "InitiatingProcessFolderPath": "string",
-        "InitiatingProcessId": "int64",
-        "InitiatingProcessCommandLine": "string",
-        "InitiatingProcessAccountDomain": "string",
-        "InitiatingProcessAccountName": "string",
-        "InitiatingProcessSHA1": "string",
-        "InitiatingProcessSHA256": "string",
-        "InitiatingProcessVersionInfoCompanyName": "string",
-        "InitiatingProcessVersionInfoProductName": "string",
-        "ReportId": "int64",
-        "AdditionalFields": "string",
-    },
-    "DeviceInfo": {
-        "Timestamp": "timestamp",
-        "DeviceId": "string",
-        "DeviceName": "string",
-        "DeviceType": "string",
-        "OSPlatform": "string",
-        "OSVersion": "string",
-        "OSBuild": "int64",
-        "OSArchitecture": "string",
-        "PublicIP": "string",
-        "MachineGroup": "string",
-        "OnboardingStatus": "string",
-        "ReportId": "int64",
-        "AdditionalFields": "string",
-    },
-}
+SCHEMAS: dict[str, pa.Schema] = {table: types.arrow_schema(columns) for table, columns in COLUMNS.items()}
 
-SCHEMAS: dict[str, pa.Schema] = {
-    table: pa.schema([(name, _TYPES[kind]) for name, kind in columns.items()]) for table, columns in COLUMNS.items()
-}
-
-_LOWER = {table: {name.lower(): name for name in columns} for table, columns in COLUMNS.items()}
+_LOWER = {table: {name.lower(): name for name in reversed(columns)} for table, columns in COLUMNS.items()}
 _INT_TEXT = re.compile(r"[+-]?\d+(?:\.0*)?")
 _RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+_REAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 
 def table_name(text: str) -> str | None:
@@ -82,11 +44,13 @@ _NAME_CACHE: dict[str, dict[str, str | None]] = {table: {} for table in TABLES}
 
 
 def column_name(table: str, text: str) -> str | None:
-    """The output column `text` names in `table` (case-insensitive), or None."""
+    """The output column `text` names in `table` (case-insensitive; an exact match first, for documented names
+    that differ only in case), or None."""
     cache = _NAME_CACHE[table]
     if text in cache:
         return cache[text]
-    name = _LOWER[table].get(text.strip().lower())
+    key = text.strip()
+    name = key if key in COLUMNS[table] else _LOWER[table].get(key.lower())
     if len(cache) < 10_000:
         cache[text] = name
     return name
@@ -129,27 +93,68 @@ def to_int(value: object, kind: str = "int64") -> int | None:
     return number
 
 
-def convert(kind: str, value: object) -> object:
-    """Convert one raw value to a column kind; raises ValueError."""
-    if kind == "string":
-        return to_string(value)
-    if kind == "timestamp":
-        if value is None or (isinstance(value, str) and not value.strip()):
+def to_bool(value: object) -> bool | None:
+    """true/false/1/0 (any case, as text, numbers or booleans); null or "" is null. Raises ValueError."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text == "":
+        return None
+    if text not in _BOOL_TEXT:
+        raise ValueError(f"{value!r} is not true or false")
+    return _BOOL_TEXT[text]
+
+
+def to_real(value: object) -> float | None:
+    """A finite number; null or "" is null. Raises ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        text = str(value).strip()
+        if text == "":
             return None
-        return parse_utc(value)
-    return to_int(value, kind)
+        if not _REAL_TEXT.fullmatch(text):
+            raise ValueError(f"{value!r} is not a number")
+        number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
 
 
-def _converter(kind: str) -> Callable[[Any], Any]:
-    if kind == "string":
-        return to_string
-    if kind == "timestamp":
-        return lambda value: convert("timestamp", value)
-    return lambda value: to_int(value, kind)
+def to_datetime(value: object) -> datetime | None:
+    """An aware UTC datetime (see timeparse); null or blank text is null. Raises ValueError."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return parse_utc(value)
+
+
+_CONVERTERS_BY_TYPE: dict[str, Callable[[Any], Any]] = {
+    "string": to_string,
+    "guid": to_string,
+    "dynamic": to_string,  # JSON objects/arrays as compact JSON text
+    "int": lambda value: to_int(value, "int32"),
+    "long": lambda value: to_int(value, "int64"),
+    "real": to_real,
+    "bool": to_bool,
+    "datetime": to_datetime,
+}
+
+
+def convert(kusto_type: str, value: object) -> object:
+    """Convert one raw value to a column of `kusto_type`; raises ValueError (KeyError for a type ingest cannot
+    write, e.g. timespan)."""
+    return _CONVERTERS_BY_TYPE[kusto_type](value)
 
 
 CONVERTERS: dict[str, dict[str, Callable[[Any], Any]]] = {
-    table: {name: _converter(kind) for name, kind in columns.items()} for table, columns in COLUMNS.items()
+    table: {name: _CONVERTERS_BY_TYPE[kusto_type] for name, kusto_type in columns.items()}
+    for table, columns in COLUMNS.items()
 }
 
 

@@ -56,3 +56,51 @@
 
 {#- materialize(...): a speed hint only (semantics 4); written where the engine accepts it. -#}
 {% macro materialize() -%} {{ materialize_hint() }} {%- endmacro %}
+
+{#- ---- operators the catalog's other rules use (../shared/spec/operators.md) ---- -#}
+
+{#- Case folding for =~, in~ and has: ASCII letters only (a decision, operators.md 3); tolower() folds Unicode. -#}
+{% macro fold_ascii(col) -%}
+translate({{ col }}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+{%- endmacro %}
+
+{#- tolower(s): Unicode lower case; "" stays "". -#}
+{% macro tolower(col) -%} lower({{ col }}) {%- endmacro %}
+
+{#- s =~ "value": equal ignoring (ASCII) case. The value is a literal of the template. -#}
+{% macro eq_ci(col, value) -%} ({{ fold_ascii(col) }} = {{ fold(value) | lit }}) {%- endmacro %}
+
+{#- s in~ (list parameter): in ignoring (ASCII) case; an empty list matches nothing. -#}
+{% macro in_ci_list(col, list_param) -%}
+{%- set values = raw(list_param) -%}
+{%- if values -%} ({{ fold_ascii(col) }} IN ({{ values | map('fold') | map('lit') | join(', ') }})) {%- else -%} FALSE {%- endif -%}
+{%- endmacro %}
+
+{#- s has_any (needles): a term match (not a substring) of any needle, ignoring case (operators.md 1-2). The pattern
+    is built from the values by detector/kql.py and passed as one literal; an empty list matches nothing. -#}
+{% macro has_any_values(col, needles) -%}
+{%- set pattern = terms_pattern(needles) -%}
+{%- if pattern is none -%} FALSE {%- else -%} {{ forms.regex_search(fold_ascii(col), pattern | lit) }} {%- endif -%}
+{%- endmacro %}
+{% macro has_any(col, list_param) -%} {{ has_any_values(col, raw(list_param)) }} {%- endmacro %}
+{% macro has(col, needle) -%} {{ has_any_values(col, [needle]) }} {%- endmacro %}
+
+{#- set has_any (needles), on a dynamic array (a make_set result): the text searched is the array's compact JSON,
+    ["a","b"], not each element (operators.md 2). -#}
+{% macro set_has_any(set_col, list_param) -%} {{ has_any_values(forms.json_text(set_col), raw(list_param)) }} {%- endmacro %}
+
+{#- datetime_diff(period, a, b): a - b in calendar boundaries crossed (floor both to the period, subtract), so
+    10:00:59 -> 11:00:00 is 60 minutes (operators.md 5). Instants are UTC, so day boundaries are UTC midnights. -#}
+{% macro datetime_diff(period, a, b) -%}
+{%- set us = {'microsecond': 1, 'millisecond': 1000, 'second': 1000000, 'minute': 60000000,
+              'hour': 3600000000, 'day': 86400000000}[period] -%}
+CAST(floor(CAST({{ forms.epoch_us(a) }} AS {{ forms.type('real') }}) / {{ us }}) - floor(CAST({{ forms.epoch_us(b) }} AS {{ forms.type('real') }}) / {{ us }}) AS {{ forms.type('long') }})
+{%- endmacro %}
+
+{#- join kind=inner output columns: every left column, then every right column, a taken name getting the smallest
+    free number appended (DeviceId -> DeviceId1), as Kusto names them (operators.md 6). -#}
+{% macro join_select(left_alias, left_columns, right_alias, right_columns) -%}
+{%- set renamed = join_names(left_columns, right_columns) -%}
+{%- for col in left_columns %}{{ left_alias }}.{{ q(col) }} AS {{ q(col) }}, {% endfor -%}
+{%- for col in right_columns %}{{ right_alias }}.{{ q(col) }} AS {{ q(renamed[loop.index0]) }}{{ ", " if not loop.last }}{% endfor -%}
+{%- endmacro %}

@@ -152,4 +152,4 @@ FROM stage10_details
 GROUP BY DeviceName
 )
 SELECT * FROM stage11_by_device ORDER BY DeviceName ASC NULLS LAST
-SETTINGS join_use_nulls = 1;
+SETTINGS join_use_nulls = 1, output_format_json_escape_forward_slashes = 0;
