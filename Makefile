@@ -43,7 +43,7 @@ snapshots: install-dev  ## regenerate the golden SQL of every rule and dialect u
 	$(BIN)/python tests/golden_sql.py
 
 fuzz: install-dev  ## the differential fuzz, much longer than in CI
-	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py
+	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py tests/test_differential_rogue_rdp.py tests/test_differential_server_anomalies.py
 
 sample: install  ## regenerate data/sample and the planted cases of data/README.md
 	$(BIN)/detector generate --out data/sample --now $(NOW) --readme data/README.md

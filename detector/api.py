@@ -5,6 +5,8 @@ engine. The CLI and the Python API both come through here.
     table = run_table("<rule slug>", data="data/sample", now="2026-11-20T12:00:00Z")       # pyarrow.Table
     alerts = run_rule("<rule slug>", data="data/sample", now="latest", params={"<name>": "7d"})  # list of dicts
     table = run_table("<rule slug>", connection=con, tables={"<Table>": "lake.net_events"}, now="latest")
+    table = run_table("<rule slug>", engine="postgres", connection="postgresql://user@host/db",
+                      tables={"<Table>": "defender.net_events"}, now="latest")
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 import pyarrow as pa
 
 from detector import sources
-from detector.engines import Engine, check_engine
-from detector.errors import SourceError
+from detector.engines import ENGINES, Engine, check_engine, engine_class
+from detector.errors import ParamError, SourceError
 from detector.params import Bindings, bind, parse_instant
 from detector.render import Rendered, render
 from detector.rule import Rule, load_rule
@@ -63,12 +65,13 @@ def session(
     loaded = as_rule(rule, rules_dirs)
     bindings = bind(loaded, params)  # bad parameters and engine options fail before any work
     start = check_engine(engine, **engine_options)
-    connection = engine_options.get("connection")
     found = None
-    if connection is None:
+    if not in_database(engine, engine_options):
         found = sources.resolve(loaded, data, dict(tables or {}))
     elif data is not None:
-        raise ValueError("give either data= or connection=, not both")
+        raise ValueError(
+            f"--engine {engine} reads the rule's tables in its database (--table NAME=schema.table): no --data"
+        )
     running = start()
     try:
         if found is None:
@@ -79,6 +82,18 @@ def session(
         yield Session(loaded, running, pinned, names)
     finally:
         running.close()
+
+
+def in_database(engine: str, options: Mapping[str, Any]) -> bool:
+    """Whether the engine runs on tables already in a database (registered with register_connection_tables,
+    `tables` naming them there, default their own names) rather than on Parquet files: when given a `connection`,
+    and always for an engine class that says IN_DATABASE = True (PostgreSQL). A connection URL (a string) is for
+    the engine classes that say CONNECTION_URLS."""
+    connection = options.get("connection")
+    if isinstance(connection, str) and not getattr(engine_class(engine), "CONNECTION_URLS", ()):
+        takers = " or ".join(n for n in ENGINES if getattr(engine_class(n), "CONNECTION_URLS", ()))
+        raise ParamError("--connection", f"a connection URL applies to --engine {takers} only")
+    return connection is not None or getattr(engine_class(engine), "IN_DATABASE", False)
 
 
 def resolve_now(rule: Rule, engine: Engine, names: dict[str, str], now: str | datetime | None) -> datetime:
@@ -113,8 +128,10 @@ def run_table(
 
     rule: a slug (None while exactly one rule is installed) or a loaded Rule.
     data / tables: a folder, or table name -> Parquet file, folder or glob (local or s3://).
-    engine: "duckdb" (default) or "spark"; engine options: threads, memory_limit, spill_dir, connection (DuckDB:
-    run on tables already in this connection, `tables` then naming them there); spark_master, spark_session.
+    engine: one of detector.engines.ENGINES: "duckdb" (default), "spark", "postgres", "clickhouse"; engine options:
+    threads, memory_limit, spill_dir, connection (DuckDB: run on tables already in this connection, `tables` then
+    naming them there); spark_master, spark_session; connection (Postgres, required: a postgresql:// URL or a
+    pg8000 connection; `tables` names the rule's tables in the database, default their own names).
     plan: one of the rule's plans (default: the rule's default_plan); every plan gives the same rows.
     """
     with session(

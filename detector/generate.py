@@ -1,10 +1,12 @@
-"""Synthetic Defender XDR fleets (DeviceInfo + DeviceNetworkEvents): a deterministic background fleet, plus the
-planted cases of the installed rules (their cases marked `"plant": true`, see detector/fleet/plant.py).
+"""Synthetic Defender XDR fleets (DeviceInfo + DeviceNetworkEvents, and DeviceFileEvents on request): a
+deterministic background fleet, plus the planted cases of the installed rules (their cases marked `"plant": true`,
+see detector/fleet/plant.py).
 
 Layout written under `out` (replacing a previous fleet there; see `generate_fleet`):
 
     out/DeviceInfo/part-0.parquet                               one snapshot per device per day
     out/DeviceNetworkEvents/date=YYYY-MM-DD/part-0.parquet      one file per UTC day, sorted by Timestamp
+    out/DeviceFileEvents/date=YYYY-MM-DD/part-0.parquet         the same, when file_events > 0
     out/<Table>/part-0.parquet                                  planted rows of any other table a planting rule reads
     out/_fleet.json                                             arguments, counts, rules and planted cases
 
@@ -17,17 +19,33 @@ between bulk slices into a temp table, so nothing is ever sorted. Each day is on
 DuckDB ENUMs (the Parquet files still hold plain strings), which makes the Parquet writer several times cheaper
 for those columns.
 
-The fleet writes its own columns (bulk.EVENT_COLUMNS, bulk.INFO_COLUMNS) with the tables' documented Kusto types
-(sql/_tables, detector.types), plus any other column a planting rule reads or a planted row sets (null in bulk
-rows). A planted row keeps every value its case gives, its datetimes moved by (fleet now - case now); a column it
-does not give is null.
+The fleet writes its own columns (bulk.EVENT_COLUMNS, bulk.INFO_COLUMNS, bulk.FILE_COLUMNS) with the tables'
+documented Kusto types (sql/_tables, detector.types), plus any other column a planting rule reads or a planted row
+sets (null in bulk rows). A planted row keeps every value its case gives, its datetimes moved by (fleet now - case
+now); a column it does not give is null.
+
+File events (`file_events` > 0): background DeviceFileEvents row f (0 <= f < file_events) is likewise a pure
+function of (f, seed, fleet), with timestamps spread over the same window and non-decreasing in f, so each
+day's file is sorted by Timestamp; planted DeviceFileEvents rows are merged into those day files (with
+file_events = 0 they stay in out/DeviceFileEvents/part-0.parquet, as any other table's). ActionType is
+FileCreated / FileModified / FileRenamed / FileDeleted; FileName comes from a pool of 4,096 files whose names
+mix many extensions, near misses (.dllx, .jsonl, .exe.config) and other cases (.DLL, .Exe); FolderPath is the
+full path; InitiatingProcessFileName is mostly explorer.exe, chrome.exe, svchost.exe or msedge.exe, and ~1% is
+the Remote Desktop client (mstsc.exe, and MSTSC.EXE), on workstations only. Every file event is on a bulk
+device (its DeviceId and DeviceName). In this mode the network bulk changes too: about 0.6% of workstations'
+connections to pool or tail (public) destinations are mstsc.exe's (or MSTSC.EXE's), mostly ConnectionSuccess
+to port 3389, company Microsoft Corporation; and DeviceNetworkEvents gets InitiatingProcessId, which both tables
+derive alike (the same id for one process of one device within a 4-hour bucket, mstsc.exe's in both tables).
+With file_events = 0 (the default) nothing of this is written: the files are byte-identical to those of the
+generator before file events existed (data/sample, tests/test_sample.py), _fleet.json included.
 
 Guarantees planted cases can rely on: bulk devices are named `srv-`/`dc-`/`lnx-`/`ws-NNNN.contoso.local`;
 bulk IPs never fall in 198.51.100.0/24, 203.0.113.0/24 or 10.200.0.0/15; bulk vendor names come from the fixed
 lists of detector/fleet/vocabulary.py (none contains "Planted"); at most two bulk servers ever report a null or
 empty company name; bulk ReportIds stay below PLANTED_REPORT_ID_BASE (cases may number their rows from it).
 Bulk timestamps are now - (whole milliseconds + 537 us), so none falls on a whole second before now (never
-exactly on a window edge such as now, now - 1d or now - days).
+exactly on a window edge such as now, now - 1d or now - days). Bulk mstsc.exe rows (either table) are on
+`ws-` devices only.
 """
 
 from __future__ import annotations
@@ -48,7 +66,7 @@ import pyarrow as pa
 
 from detector import types
 from detector.fleet import bulk
-from detector.fleet.bulk import EVENT_TABLE, INFO_TABLE, SUB_MS_US
+from detector.fleet.bulk import EVENT_TABLE, FILE_TABLE, INFO_TABLE, SUB_MS_US
 from detector.fleet.plant import (
     PlantedCase,
     Plants,
@@ -80,7 +98,9 @@ PLANTED_REPORT_ID_BASE = 9_000_000_000_000
 class FleetSummary:
     """What generate_fleet wrote. servers/workstations are the bulk fleet sizes asked for; planted devices come
     on top (planted_devices). network_event_rows counts every row written: `events` bulk rows plus
-    planted_event_rows. left_out: the plant cases (rule/name) whose rows do not fit in `days`."""
+    planted_event_rows; file_event_rows likewise `file_events` plus planted_file_rows (0 when file_events is 0:
+    planted file rows are then in other_tables). left_out: the plant cases (rule/name) whose rows do not fit in
+    `days`."""
 
     out: Path
     device_info_rows: int
@@ -93,6 +113,8 @@ class FleetSummary:
     rules: tuple[str, ...] = ()
     left_out: tuple[str, ...] = ()
     other_tables: dict[str, int] = field(default_factory=dict)  # table -> rows, for tables only planted rows fill
+    file_event_rows: int = 0
+    planted_file_rows: int = 0
 
 
 def generate_fleet(
@@ -107,27 +129,34 @@ def generate_fleet(
     progress: Callable[[int, int], None] | None = None,
     rules: Iterable[str] | None = None,
     rules_dirs: Iterable[str | Path] = (),
+    file_events: int = 0,
 ) -> FleetSummary:
     """Write a synthetic fleet under `out` and return what was written.
 
     `events` background network events are spread evenly over the `days` days before `now` (strictly inside
     (now - days, now)); the planted rows of the plant cases of `rules` (rule slugs; None: every installed rule,
     found as detector.rule.discover finds them, with `rules_dirs` first) come on top. A case whose rows do not fit
-    in `days` is left out (detector/fleet/plant.py). `now` is taken as UTC when naive. The same arguments and
-    case files give byte-identical Parquet. `out` is written as a sibling temporary folder and then swapped in;
-    an existing `out` is replaced only if it is empty or holds a previous fleet (its `_fleet.json`).
+    in `days` is left out (detector/fleet/plant.py). `file_events` background DeviceFileEvents rows are spread
+    over the same window (see the module's docstring; 0 writes none and changes nothing else). `now` is taken as
+    UTC when naive. The same arguments and case files give byte-identical Parquet. `out` is written as a sibling
+    temporary folder and then swapped in; an existing `out` is replaced only if it is empty or holds a previous
+    fleet (its `_fleet.json`).
     """
     _check_int("servers", servers, 1)
     _check_int("workstations", workstations, 0)
     _check_int("events", events, 0)
     _check_int("days", days, 1)
     _check_int("seed", seed, -(2**128))  # any integer: the hash salt is derived from it with SHA-256
+    _check_int("file_events", file_events, 0)
     now = _utc(now)
-    if events * days * 86_400_000 > 2**61:
-        raise ValueError(f"events too large for days={days}: events * days must stay below {2**61 // 86_400_000:,}")
+    for name, count in (("events", events), ("file_events", file_events)):
+        if count * days * 86_400_000 > 2**61:
+            limit = 2**61 // 86_400_000
+            raise ValueError(f"{name} too large for days={days}: {name} * days must stay below {limit:,}")
     out = Path(out).absolute()
     _check_out(out)
     requested = None if rules is None else list(dict.fromkeys(rules))
+    files_on = file_events > 0
 
     pairs = plant_cases(requested, rules_dirs)
     plants = place(pairs, now, days)
@@ -135,10 +164,16 @@ def generate_fleet(
     fleet = bulk.build_fleet(servers, workstations, seed)
     pools = bulk.destination_pools(seed)
     scalars = bulk.scalars(seed, events, days, _us(now), fleet, pools)
-    event_columns = _columns(EVENT_TABLE, list(bulk.EVENT_COLUMNS), plants)
+    own_event_columns = list(bulk.EVENT_COLUMNS)
+    if files_on:
+        scalars |= bulk.mstsc_scalars(seed, fleet, servers)
+        own_event_columns += [c for c in bulk.MSTSC_COLUMNS if c not in bulk.EVENT_COLUMNS]
+    event_columns = _columns(EVENT_TABLE, own_event_columns, plants)
     info_columns = _columns(INFO_TABLE, list(bulk.INFO_COLUMNS), plants)
     planted_events = plants.rows.get(EVENT_TABLE, [])
     total = events + len(planted_events)
+    planted_files_rows = plants.rows.get(FILE_TABLE, []) if files_on else []
+    file_total = file_events + len(planted_files_rows)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -150,24 +185,42 @@ def generate_fleet(
             con.execute("SET TimeZone = 'UTC'")
             con.execute(f"SET temp_directory = {_quote(tmp / '.spill')}")
             planted = {c: [r.get(c) for r in planted_events] for c in event_columns}
-            bulk.setup_db(con, fleet, pools, planted, _duck(event_columns))
+            bulk.setup_db(con, fleet, pools, planted, _duck(event_columns), mstsc=files_on)
             info = _arrow(info_columns, plants.rows.get(INFO_TABLE, []))
             info_rows = _write_device_info(con, tmp, info, info_columns, scalars, days, seed)
-            written = _write_events(con, tmp, scalars, event_columns, planted, events, days, now, progress, total)
+            duck = _duck(event_columns)
+            jobs = _day_jobs(
+                tmp, EVENT_TABLE, scalars, planted["Timestamp"], events, days, now,
+                lambda with_planted: bulk.events_sql(duck, with_planted, mstsc=files_on),
+            )  # fmt: skip
+            if files_on:
+                file_columns = _columns(FILE_TABLE, list(bulk.FILE_COLUMNS), plants)
+                file_duck = _duck(file_columns)
+                pool = bulk.file_pool(seed)
+                planted_files = {c: [r.get(c) for r in planted_files_rows] for c in file_columns}
+                bulk.setup_files_db(con, fleet, pool, planted_files, file_duck, workstations)
+                file_scalars = bulk.file_scalars(seed, file_events, days, _us(now), fleet, pool, servers)
+                jobs += _day_jobs(
+                    tmp, FILE_TABLE, file_scalars, planted_files["Timestamp"], file_events, days, now,
+                    lambda with_planted: bulk.file_events_sql(file_duck, with_planted),
+                )  # fmt: skip
+            written = _run_jobs(con, jobs, progress, total + (file_total if files_on else 0))
             other = {
                 table: _write_table(con, tmp, table, _arrow(_columns(table, [], plants), plants.rows.get(table, [])))
                 for table in sorted(plants.columns)
-                if table not in (EVENT_TABLE, INFO_TABLE)
+                if table not in (EVENT_TABLE, INFO_TABLE) and not (files_on and table == FILE_TABLE)
             }
         finally:
             con.close()
         shutil.rmtree(tmp / ".spill", ignore_errors=True)
-        if written != total:
-            raise RuntimeError(f"wrote {written} network events, expected {total}")
+        if written.get(EVENT_TABLE, 0) != total:
+            raise RuntimeError(f"wrote {written.get(EVENT_TABLE, 0)} network events, expected {total}")
+        if files_on and written.get(FILE_TABLE, 0) != file_total:
+            raise RuntimeError(f"wrote {written.get(FILE_TABLE, 0)} file events, expected {file_total}")
         summary = FleetSummary(
             out=out,
             device_info_rows=info_rows,
-            network_event_rows=written,
+            network_event_rows=total,
             servers=servers,
             workstations=workstations,
             planted=plants.cases,
@@ -176,8 +229,11 @@ def generate_fleet(
             rules=planting_rules,
             left_out=plants.left_out,
             other_tables=other,
+            file_event_rows=file_total if files_on else 0,
+            planted_file_rows=len(planted_files_rows),
         )
-        (tmp / MARKER).write_text(json.dumps(_manifest(summary, events, days, now, seed, requested), indent=2) + "\n")
+        manifest = _manifest(summary, events, days, now, seed, requested, file_events)
+        (tmp / MARKER).write_text(json.dumps(manifest, indent=2) + "\n")
         _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -185,13 +241,19 @@ def generate_fleet(
     return summary
 
 
-def _manifest(summary: FleetSummary, events: int, days: int, now: datetime, seed: int, rules: list | None) -> dict:
+def _manifest(
+    summary: FleetSummary, events: int, days: int, now: datetime, seed: int, rules: list | None, file_events: int
+) -> dict:
+    """_fleet.json. The file events' entries appear only when there are file events (so that a fleet without
+    them has the manifest it always had)."""
+    files = {"file_events": file_events} if file_events else {}
     return {
         "generator": "detector.generate",
         "arguments": {
             "servers": summary.servers,
             "workstations": summary.workstations,
             "events": events,
+            **files,
             "days": days,
             "now": now.isoformat(),
             "seed": seed,
@@ -199,6 +261,7 @@ def _manifest(summary: FleetSummary, events: int, days: int, now: datetime, seed
         },
         "device_info_rows": summary.device_info_rows,
         "network_event_rows": summary.network_event_rows,
+        **({"file_event_rows": summary.file_event_rows} if file_events else {}),
         **({"other_tables": summary.other_tables} if summary.other_tables else {}),
         "planted_event_rows": summary.planted_event_rows,
         "planted_devices": summary.planted_devices,
@@ -270,25 +333,36 @@ def _write_table(con: duckdb.DuckDBPyConnection, folder: Path, table: str, rows:
     return count
 
 
-def _write_events(
-    con: duckdb.DuckDBPyConnection,
+@dataclass(frozen=True)
+class _DayJob:
+    """One day file of an event table: bulk rows g0..g1-1 with the planted keys inserted."""
+
+    table: str
+    path: Path
+    g0: int
+    g1: int
+    planted_keys: list[tuple[int, int]]  # (bulk row the planted row goes before, -(1-based planted index))
+    sql: str
+    scalars: dict
+
+
+def _day_jobs(
     folder: Path,
+    table: str,
     scalars: dict,
-    columns: dict[str, str],
-    planted: dict[str, list],
+    planted_timestamps: list[datetime],
     events: int,
     days: int,
     now: datetime,
-    progress: Callable[[int, int], None] | None,
-    total: int,
-) -> int:
-    """One COPY per UTC day, several days at a time (one DuckDB connection and thread each)."""
-    target = folder / EVENT_TABLE
+    sql: Callable[[bool], str],
+) -> list[_DayJob]:
+    """The day files of an event table (every UTC day of the window, even an empty one); `sql(with_planted)`
+    gives the day's query."""
+    target = folder / table
     target.mkdir()
     now_us, m = scalars["now_us"], scalars["m"]
-    planted_ts = [_us(t) for t in planted["Timestamp"]]
+    planted_ts = [_us(t) for t in planted_timestamps]
     planted_pos = [_first_g_at_or_after(t, events, now_us, m) for t in planted_ts]  # goes before bulk row pos
-    duck = _duck(columns)
     jobs = []
     first_day, last_day = (now - timedelta(days=days)).date(), now.date()
     day = first_day
@@ -300,29 +374,42 @@ def _write_events(
         p0, p1 = bisect_left(planted_ts, lo_us), bisect_left(planted_ts, hi_us)
         path = target / f"date={day.isoformat()}" / "part-0.parquet"
         path.parent.mkdir()
-        jobs.append((path, g0, g1, [(planted_pos[i], -(i + 1)) for i in range(p0, p1)]))
+        keys = [(planted_pos[i], -(i + 1)) for i in range(p0, p1)]
+        jobs.append(_DayJob(table, path, g0, g1, keys, sql(bool(keys)), scalars))
         day += timedelta(days=1)
+    return jobs
 
-    def run(cur: duckdb.DuckDBPyConnection, path: Path, g0: int, g1: int, planted_keys: list[tuple[int, int]]) -> int:
+
+def _run_jobs(
+    con: duckdb.DuckDBPyConnection,
+    jobs: list[_DayJob],
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> dict[str, int]:
+    """One COPY per day file, several at a time (one DuckDB connection and thread each); rows written by table."""
+
+    def run(cur: duckdb.DuckDBPyConnection, job: _DayJob) -> int:
         with cur:
             cur.execute("SET TimeZone = 'UTC'")
-            _fill_keys(cur, g0, g1, planted_keys)
-            sql = f"COPY ({bulk.events_sql(duck, bool(planted_keys))}) TO {_quote(path)} ({_copy_options()})"
-            (rows,) = cur.execute(sql, scalars).fetchone()
+            _fill_keys(cur, job.g0, job.g1, job.planted_keys)
+            (rows,) = cur.execute(f"COPY ({job.sql}) TO {_quote(job.path)} ({_copy_options()})", job.scalars).fetchone()
             cur.execute("DROP TABLE keys")
-        if rows != (g1 - g0) + len(planted_keys):
-            raise RuntimeError(f"{path}: wrote {rows} rows, expected {(g1 - g0) + len(planted_keys)}")
+        if rows != (job.g1 - job.g0) + len(job.planted_keys):
+            raise RuntimeError(f"{job.path}: wrote {rows} rows, expected {(job.g1 - job.g0) + len(job.planted_keys)}")
         return rows
 
-    written = 0
-    jobs.sort(key=lambda j: -(j[2] - j[1]))  # largest days first keeps the workers busy until the end
+    written: dict[str, int] = {}
+    done = 0
+    jobs = sorted(jobs, key=lambda j: -(j.g1 - j.g0))  # largest days first keeps the workers busy until the end
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), _cpu_count()))) as pool:
         # one connection per job, made here: a connection must not be shared between threads
-        futures = [pool.submit(run, con.cursor(), *job) for job in jobs]
+        futures = {pool.submit(run, con.cursor(), job): job for job in jobs}
         for future in as_completed(futures):
-            written += future.result()
+            rows = future.result()
+            written[futures[future].table] = written.get(futures[future].table, 0) + rows
+            done += rows
             if progress is not None:
-                progress(written, total)
+                progress(done, total)
     return written
 
 

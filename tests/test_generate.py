@@ -18,7 +18,7 @@ from detector import types
 from detector.cases import load_cases
 from detector.errors import RuleError
 from detector.generate import PLANTED_REPORT_ID_BASE, FleetSummary, generate_fleet
-from detector.rule import load_rule, sql_root
+from detector.rule import discover, load_rule, sql_root
 from detector.tables import load_table
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -110,7 +110,8 @@ def _tree_digest(folder: Path) -> dict[str, str]:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[FleetSummary, duckdb.DuckDBPyConnection, list]:
     calls: list[tuple[int, int]] = []
     out = tmp_path_factory.mktemp("gen") / "fleet"
-    summary = generate_fleet(out, now=NOW, progress=lambda done, total: calls.append((done, total)))
+    # the seed rule's plants alone: what the tests below check (other installed rules plant on top by default)
+    summary = generate_fleet(out, now=NOW, rules=[RULE], progress=lambda done, total: calls.append((done, total)))
     return summary, _connect(out), calls
 
 
@@ -159,8 +160,8 @@ def test_manifest_lists_rules_and_planted_cases(fleet, plant_cases):
     manifest = json.loads((summary.out / "_fleet.json").read_text())
     assert manifest["network_event_rows"] == summary.network_event_rows
     assert manifest["device_info_rows"] == summary.device_info_rows
-    assert manifest["arguments"]["rules"] is None  # every installed rule
-    assert RULE in manifest["rules"] and manifest["rules"] == list(summary.rules)
+    assert manifest["arguments"]["rules"] == [RULE]
+    assert manifest["rules"] == list(summary.rules) == [RULE]
     assert [(p["rule"], p["case"]) for p in manifest["planted"]] == [(c.rule, c.name) for c in summary.planted]
     assert [p["case"] for p in manifest["planted"] if p["rule"] == RULE] == [c.name for c in plant_cases]
     assert [p["summary"] for p in manifest["planted"]] == [c.summary for c in summary.planted]
@@ -295,6 +296,18 @@ def test_unknown_rule_raises(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_default_plants_every_installed_rule(tmp_path):
+    """No `rules`: every installed rule's plant cases (the manifest says None), whatever tables they fill."""
+    summary = generate_fleet(tmp_path / "all", servers=3, workstations=2, events=100, now=NOW)
+    with_plants = [slug for slug in sorted(discover()) if any(c.plant for c in load_cases(load_rule(slug)))]
+    assert list(summary.rules) == with_plants and RULE in with_plants
+    assert {c.rule for c in summary.planted} <= set(with_plants)
+    manifest = json.loads((summary.out / "_fleet.json").read_text())
+    assert manifest["arguments"]["rules"] is None and manifest["rules"] == with_plants
+    for table, count in summary.other_tables.items():  # tables the fleet does not generate: the planted rows
+        assert pq.read_metadata(summary.out / table / "part-0.parquet").num_rows == count > 0
+
+
 def test_no_rules_gives_the_bulk_alone(tmp_path, fleet):
     summary = generate_fleet(tmp_path / "bulk", now=NOW, rules=[])
     assert summary.planted == () and summary.rules == () and summary.planted_event_rows == 0
@@ -311,7 +324,8 @@ def test_no_rules_gives_the_bulk_alone(tmp_path, fleet):
 
 
 def test_naive_now_is_utc_and_small_windows_keep_only_fitting_plants(tmp_path, plant_cases):
-    summary = generate_fleet(tmp_path / "f", servers=1, workstations=0, events=0, days=1, now=NOW.replace(tzinfo=None))
+    naive = NOW.replace(tzinfo=None)
+    summary = generate_fleet(tmp_path / "f", servers=1, workstations=0, events=0, days=1, now=naive, rules=[RULE])
     con = _connect(summary.out)
     assert summary.network_event_rows == summary.planted_event_rows > 0
     assert 0 < len(summary.planted) < len(plant_cases)
@@ -743,3 +757,299 @@ def test_bulk_realism(fleet):
     # planted address ranges are never used by the bulk
     planted_ranges = "RemoteIP LIKE '%203.0.113.%' OR RemoteIP LIKE '%198.51.100.%' OR RemoteIP LIKE '10.200.%'"
     assert one(con, f"SELECT count(*) FROM ev WHERE {bulk} AND ({planted_ranges})") == 0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# File events (--file-events): DeviceFileEvents, and the network events' mstsc.exe share
+# ----------------------------------------------------------------------------------------------------------------
+
+FILE_EVENTS = 20_000
+# The file events' own columns, in the table's documented order, typed as sql/_tables documents them.
+FILE_SCHEMA = {
+    "Timestamp": TS,
+    "DeviceId": pa.string(),
+    "DeviceName": pa.string(),
+    "ActionType": pa.string(),
+    "FileName": pa.string(),
+    "FolderPath": pa.string(),
+    "SHA256": pa.string(),
+    "PreviousFileName": pa.string(),
+    "FileSize": pa.int64(),
+    "InitiatingProcessAccountDomain": pa.string(),
+    "InitiatingProcessAccountName": pa.string(),
+    "InitiatingProcessFolderPath": pa.string(),
+    "InitiatingProcessFileName": pa.string(),
+    "InitiatingProcessId": pa.int64(),
+    "ReportId": pa.int64(),
+}
+FILE_ARGS = {"servers": 12, "workstations": 30, "events": 30_000, "days": 6, "now": NOW, "seed": 3, "rules": []}
+
+
+@pytest.fixture(scope="module")
+def file_fleet(tmp_path_factory: pytest.TempPathFactory):
+    calls: list[tuple[int, int]] = []
+    out = tmp_path_factory.mktemp("files") / "fleet"
+    summary = generate_fleet(out, file_events=FILE_EVENTS, progress=lambda d, t: calls.append((d, t)), **FILE_ARGS)
+    con = _connect(out)
+    con.execute(
+        "CREATE TABLE fe AS SELECT * FROM read_parquet($p, hive_partitioning = false)",
+        {"p": str(out / "DeviceFileEvents" / "*" / "*.parquet")},
+    )
+    return summary, con, calls
+
+
+def test_file_events_layout_schema_and_counts(file_fleet):
+    summary, con, calls = file_fleet
+    out = summary.out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "DeviceFileEvents",
+        "DeviceInfo",
+        "DeviceNetworkEvents",
+        "_fleet.json",
+    ]
+    first = (NOW - timedelta(days=6)).date()
+    days = [f"date={first + timedelta(days=k)}" for k in range((NOW.date() - first).days + 1)]
+    parts = sorted((out / "DeviceFileEvents").iterdir())
+    assert [p.name for p in parts] == days
+    documented = load_table("DeviceFileEvents").columns
+    assert list(FILE_SCHEMA) == [c for c in documented if c in FILE_SCHEMA]  # Microsoft's order
+    assert {c: types.get(documented[c]).arrow for c in FILE_SCHEMA} == FILE_SCHEMA
+    for part in parts:
+        assert [f.name for f in part.iterdir()] == ["part-0.parquet"]
+        schema = pq.read_schema(part / "part-0.parquet")
+        assert dict(zip(schema.names, schema.types, strict=True)) == FILE_SCHEMA
+    # the network events gain InitiatingProcessId (documented long) after the fleet's own columns
+    network = pq.read_schema(out / "DeviceNetworkEvents" / days[-1] / "part-0.parquet")
+    assert dict(zip(network.names, network.types, strict=True)) == {**EVENT_SCHEMA, "InitiatingProcessId": pa.int64()}
+
+    assert summary.file_event_rows == FILE_EVENTS and summary.planted_file_rows == 0
+    assert one(con, "SELECT count(*) FROM fe") == FILE_EVENTS
+    assert one(con, "SELECT count(DISTINCT ReportId) FROM fe") == FILE_EVENTS
+    assert one(con, "SELECT min(ReportId) || '-' || max(ReportId) FROM fe") == f"1-{FILE_EVENTS}"
+    assert one(con, "SELECT count(*) FROM ev") == summary.network_event_rows == 30_000
+    manifest = json.loads((out / "_fleet.json").read_text())
+    assert manifest["arguments"]["file_events"] == FILE_EVENTS and manifest["file_event_rows"] == FILE_EVENTS
+    # every file event is on a fleet device, with that device's DeviceId
+    strays = "SELECT count(*) FROM fe WHERE (DeviceId, DeviceName) NOT IN (SELECT (DeviceId, DeviceName) FROM di)"
+    assert one(con, strays) == 0
+    assert one(con, "SELECT count(DISTINCT DeviceId) FROM fe") == 42
+    # progress covers both tables' day files
+    assert len(calls) == 2 * len(days) and calls[-1] == (30_000 + FILE_EVENTS, 30_000 + FILE_EVENTS)
+
+
+def test_file_events_sorted_per_day_inside_the_window(file_fleet):
+    summary, con, _ = file_fleet
+    for part in sorted((summary.out / "DeviceFileEvents").iterdir()):
+        path = str(part / "part-0.parquet")
+        unsorted = one(
+            con,
+            "SELECT count(*) FROM (SELECT Timestamp < lag(Timestamp) OVER (ORDER BY file_row_number) AS back "
+            "FROM read_parquet($p, file_row_number = true)) WHERE back",
+            {"p": path},
+        )
+        assert unsorted == 0, part.name
+        day = date.fromisoformat(part.name.removeprefix("date="))
+        assert one(con, "SELECT count(*) FROM read_parquet($p) WHERE Timestamp::DATE <> $d", {"p": path, "d": day}) == 0
+    window = {"now": NOW, "lo": NOW - timedelta(days=6)}
+    assert one(con, "SELECT count(*) FROM fe WHERE NOT (Timestamp > $lo AND Timestamp < $now)", window) == 0
+    edges = {"edges": [NOW - timedelta(days=d) for d in range(7)]}
+    assert one(con, "SELECT count(*) FROM fe WHERE Timestamp = ANY($edges)", edges) == 0
+    per_day = con.execute("SELECT count(*) FROM fe GROUP BY floor(epoch($now - Timestamp) / 86400)", {"now": NOW})
+    assert sorted(n for (n,) in per_day.fetchall())[0] > FILE_EVENTS / 6 * 0.9  # spread evenly
+
+
+def test_file_events_are_deterministic(tmp_path, file_fleet):
+    summary, _, _ = file_fleet
+    again = generate_fleet(tmp_path / "again", file_events=FILE_EVENTS, **FILE_ARGS)
+    assert _tree_digest(again.out) == _tree_digest(summary.out)
+    other = generate_fleet(tmp_path / "seed", file_events=FILE_EVENTS, **{**FILE_ARGS, "seed": 4})
+    digest, mine = _tree_digest(other.out), _tree_digest(summary.out)
+    assert digest.keys() == mine.keys()
+    assert all(digest[k] != mine[k] for k in digest if k.startswith("DeviceFileEvents/"))
+
+
+def test_file_events_zero_writes_what_the_fleet_always_wrote(tmp_path, file_fleet):
+    """file_events=0 is the fleet without file events, byte for byte; with file events the network bulk is the same
+    rows but for the mstsc.exe share (and its InitiatingProcessId column)."""
+    plain = generate_fleet(tmp_path / "plain", **FILE_ARGS)
+    zero = generate_fleet(tmp_path / "zero", file_events=0, **FILE_ARGS)
+    assert _tree_digest(plain.out) == _tree_digest(zero.out)
+    assert not (plain.out / "DeviceFileEvents").exists() and plain.file_event_rows == 0
+    manifest = json.loads((plain.out / "_fleet.json").read_text())
+    assert "file_events" not in manifest["arguments"] and "file_event_rows" not in manifest
+
+    summary, con, _ = file_fleet
+    assert (
+        _tree_digest(plain.out)["DeviceInfo/part-0.parquet"] == _tree_digest(summary.out)["DeviceInfo/part-0.parquet"]
+    )
+    columns = ", ".join(EVENT_SCHEMA)
+    con.execute(
+        f"CREATE TABLE plain_ev AS SELECT {columns} FROM read_parquet($p)",
+        {"p": str(plain.out / "DeviceNetworkEvents" / "*" / "*.parquet")},
+    )
+    mstsc = "lower(InitiatingProcessFileName) = 'mstsc.exe'"
+    changed = one(con, f"SELECT count(*) FROM (SELECT {columns} FROM ev EXCEPT SELECT * FROM plain_ev)")
+    assert changed == one(con, f"SELECT count(*) FROM ev WHERE {mstsc}") > 0
+    same_where = "RemoteIP, Timestamp, DeviceName, ReportId"
+    assert one(con, f"SELECT count(*) FROM (SELECT {same_where} FROM ev EXCEPT SELECT {same_where} FROM plain_ev)") == 0
+
+
+def test_file_events_realism(file_fleet):
+    _, con, _ = file_fleet
+    actions = dict(con.execute("SELECT ActionType, count(*) FROM fe GROUP BY 1").fetchall())
+    assert set(actions) == {"FileCreated", "FileModified", "FileRenamed", "FileDeleted"}
+    assert actions["FileCreated"] > actions["FileModified"] > actions["FileRenamed"] > actions["FileDeleted"] > 0
+    processes = con.execute("SELECT InitiatingProcessFileName, count(*) FROM fe GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    assert [p for p, _ in processes[:4]] == ["explorer.exe", "chrome.exe", "svchost.exe", "msedge.exe"]
+    counts = dict(processes)
+    assert 0.005 * FILE_EVENTS < counts["mstsc.exe"] + counts["MSTSC.EXE"] < 0.02 * FILE_EVENTS
+    assert counts["MSTSC.EXE"] > 0
+    # the Remote Desktop client and the desktop apps write on workstations only; services everywhere
+    on_servers = "SELECT DISTINCT InitiatingProcessFileName FROM fe WHERE DeviceName NOT LIKE 'ws-%' ORDER BY 1"
+    assert [p for (p,) in con.execute(on_servers).fetchall()] == [
+        "MsMpEng.exe",
+        "TiWorker.exe",
+        "powershell.exe",
+        "svchost.exe",
+    ]
+    # many extensions, with the tricky ones (near misses and other cases of the usual watch lists)
+    for suffix in (".dllx", ".jsonl", ".DLL", ".dll", ".exe", ".Exe", ".exe.config", ".lnk", ".js", ".png"):
+        assert one(con, "SELECT count(*) FROM fe WHERE FileName LIKE '%' || $s", {"s": suffix}) > 0, suffix
+    assert one(con, "SELECT count(DISTINCT FileName) FROM fe") > 1000
+    assert one(con, "SELECT count(*) FROM fe WHERE FileName NOT LIKE '%.%'") > 0  # names without an extension
+    assert one(con, "SELECT count(*) FROM fe WHERE NOT ends_with(FolderPath, '\\' || FileName)") == 0
+    assert one(con, "SELECT count(*) FROM fe WHERE (ActionType = 'FileRenamed') <> (PreviousFileName <> '')") == 0
+    deleted = (
+        "SELECT count(*) FROM fe WHERE ActionType = 'FileDeleted' AND (SHA256 IS NOT NULL OR FileSize IS NOT NULL)"
+    )
+    assert one(con, deleted) == 0
+    assert one(con, "SELECT count(*) FROM fe WHERE length(SHA256) <> 64") == 0
+    assert one(con, "SELECT count(*) FROM fe WHERE InitiatingProcessId % 4 <> 0 OR InitiatingProcessId < 400") == 0
+
+
+def test_network_events_get_a_small_mstsc_share_from_workstations(file_fleet):
+    _, con, _ = file_fleet
+    mstsc = "lower(InitiatingProcessFileName) = 'mstsc.exe'"
+    total = one(con, f"SELECT count(*) FROM ev WHERE {mstsc}")
+    workstations = one(con, "SELECT count(*) FROM ev WHERE DeviceName LIKE 'ws-%' AND RemoteIPType = 'Public'")
+    assert 0.002 * workstations < total < 0.015 * workstations
+    assert one(con, f"SELECT count(*) FROM ev WHERE {mstsc} AND DeviceName NOT LIKE 'ws-%'") == 0
+    assert one(con, "SELECT count(*) FROM ev WHERE InitiatingProcessFileName = 'MSTSC.EXE'") > 0
+    success = one(con, f"SELECT count(*) FROM ev WHERE {mstsc} AND ActionType = 'ConnectionSuccess'")
+    public = one(con, f"SELECT count(*) FROM ev WHERE {mstsc} AND RemoteIPType = 'Public'")
+    assert success > 0.8 * total and public > 0.9 * total
+    assert one(con, f"SELECT count(*) FROM ev WHERE {mstsc} AND RemotePort NOT IN (3389, 443)") == 0
+    assert one(con, f"SELECT count(*) FROM ev WHERE {mstsc} AND Protocol <> 'Tcp'") == 0
+    company = f"SELECT DISTINCT InitiatingProcessVersionInfoCompanyName FROM ev WHERE {mstsc}"
+    assert con.execute(company).fetchall() == [("Microsoft Corporation",)]
+    # one process id per process of a device within a 4-hour bucket, derived alike in both tables
+    assert one(con, "SELECT count(*) FROM ev WHERE InitiatingProcessId IS NULL OR InitiatingProcessId % 4 <> 0") == 0
+    bucket = "DeviceId, epoch_us(Timestamp) // 14400000000 AS b"
+    same_pid = one(
+        con,
+        f"SELECT count(*) FROM (SELECT {bucket}, InitiatingProcessId FROM ev WHERE {mstsc}) n "
+        f"JOIN (SELECT {bucket}, InitiatingProcessId FROM fe WHERE {mstsc}) f USING (DeviceId, b) "
+        "WHERE n.InitiatingProcessId <> f.InitiatingProcessId",
+    )
+    assert same_pid == 0
+    pairs = one(con, "SELECT count(*) FROM ev JOIN fe USING (DeviceId) WHERE lower(ev.InitiatingProcessFileName) = "
+                     "'mstsc.exe' AND lower(fe.InitiatingProcessFileName) = 'mstsc.exe'")  # fmt: skip
+    assert pairs > 0  # the Rogue RDP pattern's join has rows to pair
+
+
+FILE_TOY = "toy_file_plants"
+FILE_TOY_CASES = [
+    {
+        "name": "dropped_file",
+        "description": "A file an RDP session dropped, and its connection.",
+        "plant": True,
+        "input": {
+            "DeviceNetworkEvents": [_event("toy-f", timedelta(hours=2), RemoteIP="203.0.113.9", ReportId=9_000_000)],
+            "DeviceFileEvents": [
+                {**_event("toy-f", timedelta(hours=1, minutes=59)), "FileName": "a.exe", "SHA1": "ab" * 20},
+                {**_event("toy-f", timedelta(days=3)), "FileName": "b.dll", "ReportId": 9_000_001},
+            ],
+        },
+        "expect": [],
+    },
+]
+
+
+@pytest.fixture
+def file_toy_rules(tmp_path: Path) -> Path:
+    """A copy of the seed rule as `toy_file_plants`, also reading DeviceFileEvents, with a planted file case."""
+    root = tmp_path / "rules"
+    folder = root / FILE_TOY
+    shutil.copytree(sql_root() / RULE, folder, ignore=shutil.ignore_patterns("cases"))
+    toml = folder / "rule.toml"
+    text = toml.read_text().replace(f'slug = "{RULE}"', f'slug = "{FILE_TOY}"')
+    toml.write_text(text + '\n[tables.DeviceFileEvents]\ncolumns = ["Timestamp", "DeviceName", "FileName"]\n')
+    (folder / "cases").mkdir()
+    (folder / "cases" / "toy.json").write_text(json.dumps({"now": _iso(CASE_NOW), "cases": FILE_TOY_CASES}))
+    return root
+
+
+def test_planted_file_rows_join_the_file_events(tmp_path, file_toy_rules):
+    args = {"servers": 2, "workstations": 3, "events": 500, "now": NOW, "rules": [FILE_TOY]}
+    summary = generate_fleet(tmp_path / "f", file_events=3_000, rules_dirs=[file_toy_rules], **args)
+    assert summary.planted[0].rows == {"DeviceNetworkEvents": 1, "DeviceFileEvents": 2}
+    assert summary.other_tables == {} and summary.planted_file_rows == 2 and summary.file_event_rows == 3_002
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    glob = str(summary.out / "DeviceFileEvents" / "*" / "*.parquet")
+    planted = con.execute(
+        "SELECT Timestamp, DeviceName, FileName, SHA1, ReportId, InitiatingProcessFileName, "
+        "parse_path(src)[-2] FROM read_parquet($p, filename = 'src') WHERE DeviceName = 'toy-f' ORDER BY 1",
+        {"p": glob},
+    ).fetchall()
+    assert planted == [
+        (NOW - timedelta(days=3), "toy-f", "b.dll", None, 9_000_001, None, "date=2026-11-17"),
+        (NOW - timedelta(hours=1, minutes=59), "toy-f", "a.exe", "ab" * 20, None, None, "date=2026-11-20"),
+    ]
+    # the columns a planted row sets come after the fleet's own; the day files stay sorted with the rows inserted
+    for part in sorted((summary.out / "DeviceFileEvents").iterdir()):
+        path = part / "part-0.parquet"
+        assert pq.read_schema(path).names == [*FILE_SCHEMA, "SHA1"]
+        stamps = [t for (t,) in con.execute("SELECT Timestamp FROM read_parquet($p)", {"p": str(path)}).fetchall()]
+        assert stamps == sorted(stamps)
+    assert one(con, "SELECT count(*) FROM read_parquet($p) WHERE SHA1 IS NOT NULL", {"p": glob}) == 1
+
+    # without file events the planted file rows are a table of their own, as any table the fleet does not write
+    alone = generate_fleet(tmp_path / "g", rules_dirs=[file_toy_rules], **args)
+    assert alone.other_tables == {"DeviceFileEvents": 2} and alone.file_event_rows == 0
+    assert [p.name for p in (alone.out / "DeviceFileEvents").iterdir()] == ["part-0.parquet"]
+
+
+def test_file_events_argument_and_command(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="file_events"):
+        generate_fleet(tmp_path / "bad", events=10, now=NOW, file_events=-1)
+    with pytest.raises(ValueError, match="file_events"):
+        generate_fleet(tmp_path / "bad", events=10, now=NOW, file_events=1.5)
+    assert not (tmp_path / "bad").exists()
+
+    from typer.testing import CliRunner
+
+    from detector.cli import app
+
+    out = tmp_path / "fleet"
+    args = ["generate", "--out", out, "--events", 300, "--file-events", 200, "--servers", 2, "--workstations", 2]
+    result = CliRunner().invoke(app, [str(a) for a in [*args, "--rule", RULE]])
+    assert result.exit_code == 0, result.output
+    assert "wrote 200 DeviceFileEvents rows" in result.stdout
+    assert json.loads((out / "_fleet.json").read_text())["arguments"]["file_events"] == 200
+
+
+def test_file_events_of_a_fleet_without_workstations(tmp_path):
+    args = {"servers": 5, "workstations": 0, "events": 2_000, "file_events": 3_000, "now": NOW, "rules": []}
+    summary = generate_fleet(tmp_path / "f", **args)
+    con = duckdb.connect()
+    processes = con.execute(
+        "SELECT DISTINCT InitiatingProcessFileName FROM read_parquet($p) ORDER BY 1",
+        {"p": str(summary.out / "DeviceFileEvents" / "*" / "*.parquet")},
+    ).fetchall()
+    assert [p for (p,) in processes] == ["MsMpEng.exe", "TiWorker.exe", "powershell.exe", "svchost.exe"]
+    mstsc = con.execute(
+        "SELECT count(*) FROM read_parquet($p) WHERE lower(InitiatingProcessFileName) = 'mstsc.exe'",
+        {"p": str(summary.out / "DeviceNetworkEvents" / "*" / "*.parquet")},
+    )
+    assert mstsc.fetchone()[0] == 0 and summary.file_event_rows == 3_000

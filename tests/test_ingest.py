@@ -11,19 +11,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from detector import types
 from detector.api import run_rule
 from detector.commands import common
 from detector.commands.ingest import ingest as ingest_command
 from detector.errors import ParamError
 from detector.ingest import classify_ip, company_from_path, ingest, normalize_ip
+from detector.ingest.defender import guess_table
 from detector.ingest.sysmon import classify_host, flatten
 from detector.ingest.timeparse import parse_timestamp
 from detector.ingest.writer import source_key
+from detector.rule import discover
+from detector.tables import load_table
 
 DATA = Path(__file__).parent / "data" / "ingest"
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "sysmon_wfp_json"
@@ -318,6 +323,206 @@ def test_help_documents_exit_codes_and_rerun_safety():
     assert "Re-running is safe" in text
     for option in ("--from", "--out", "--assets", "--table", "--chunk-rows"):
         assert option in text
+
+
+# ---------------------------------------------------------------------------------------------------- DeviceFileEvents
+
+FILE_EVENTS = "DeviceFileEvents"
+WKS = "wks-fin07.contoso.com"
+
+
+def file_schema() -> dict[str, pa.DataType]:
+    """Every documented column of DeviceFileEvents, in Microsoft's order, with its Kusto type's Arrow type."""
+    return {c: types.get(t).arrow for c, t in load_table(FILE_EVENTS).columns.items()}
+
+
+def assert_documented_schema(out: Path, table: str = FILE_EVENTS) -> None:
+    documented = {c: types.get(t).arrow for c, t in load_table(table).columns.items()}
+    files = sorted((out / table).glob("date=*/*.parquet"))
+    assert files
+    for path in files:
+        schema = pq.read_schema(path)
+        assert dict(zip(schema.names, schema.types, strict=True)) == documented, path
+
+
+def test_file_events_portal_csv_round_trip(tmp_path):
+    summary = ingest("defender-csv", [DATA / "portal_DeviceFileEvents.csv"], tmp_path)
+    (only,) = summary.files
+    assert (only.read, only.written[FILE_EVENTS], only.rejected) == (6, 5, 1)  # routed by the columns alone
+    assert [(s.line, s.reason) for s in only.samples] == [(6, "FileSize: '1.2 MB' is not an integer")]
+    assert sorted(p.name for p in (tmp_path / FILE_EVENTS).iterdir()) == ["date=2026-11-20", "date=2026-11-21"]
+    assert not (tmp_path / "DeviceNetworkEvents").exists()
+    # every documented column, typed as documented (bool, int, long, datetime, string), in every part file
+    assert_documented_schema(tmp_path)
+    assert file_schema()["IsAzureInfoProtectionApplied"] == pa.bool_()
+    assert file_schema()["RequestSourcePort"] == pa.int32() and file_schema()["LogonID"] == pa.int64()
+
+    created, modified, renamed, smb, deleted = rows(tmp_path, FILE_EVENTS)
+    assert created["Timestamp"] == utc(2026, 11, 20, 9, 58, 12, 345678)  # 7 digits truncated to microseconds
+    assert (created["ActionType"], created["FileName"]) == ("FileCreated", "AWS IAM compliance check.exe")
+    assert created["FolderPath"].endswith("\\Start Menu\\Programs\\Startup\\AWS IAM compliance check.exe")
+    assert created["SHA256"] == "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    assert (created["FileSize"], created["InitiatingProcessId"], created["InitiatingProcessParentId"]) == (
+        482304,
+        9124,
+        5012,
+    )
+    assert created["InitiatingProcessFileName"] == "mstsc.exe"
+    assert created["InitiatingProcessCommandLine"].endswith(
+        '"C:\\Users\\anna.kowalska\\Downloads\\AWS IAM compliance check.rdp"'
+    )
+    assert created["InitiatingProcessCreationTime"] == utc(2026, 11, 20, 9, 57, 58, 123456)
+    assert created["InitiatingProcessVersionInfoProductName"] == "Microsoft® Windows® Operating System"
+    assert created["ReportId"] == 123456789012345678  # 18 digits, exact
+    assert created["IsAzureInfoProtectionApplied"] is False and created["IsInitiatingProcessRemoteSession"] is False
+    assert created["AdditionalFields"] == '{"FileType":"PortableExecutable"}'
+    assert (created["LogonID"], created["InitiatingProcessSessionId"]) == (283947, 2)
+    assert created["InitiatingProcessUniqueId"] == "2814749767106683"  # a string column keeps its digits as text
+    assert created["FileOriginUrl"] == "" and created["RequestSourcePort"] is None  # empty cells: "" or null
+    assert (modified["SensitivityLabel"], modified["SensitivitySubLabel"]) == ("Confidential", "Finance")
+    assert modified["IsAzureInfoProtectionApplied"] is True  # "True", as .NET writes it
+    assert renamed["Timestamp"] == utc(2026, 11, 20, 11, 2, 33, 250000)  # the portal's en-US form
+    assert (renamed["PreviousFileName"], renamed["FileOriginIP"]) == ("Unconfirmed 123456.crdownload", "203.0.113.50")
+    assert renamed["FileOriginUrl"] == "https://download.vendor-x.example/setup.msi"
+    assert smb["Timestamp"] == utc(2026, 11, 21)  # 0.0000001 s past midnight truncates: the 21st
+    assert (smb["RequestProtocol"], smb["RequestSourceIP"], smb["RequestSourcePort"], smb["ShareName"]) == (
+        "SMB",
+        "10.0.5.23",
+        49822,
+        "Finance",
+    )
+    assert smb["IsInitiatingProcessRemoteSession"] is True
+    assert smb["InitiatingProcessRemoteSessionIP"] == "192.168.50.11"
+    assert (deleted["ActionType"], deleted["FileSize"], deleted["SHA256"]) == ("FileDeleted", None, "")
+
+
+def test_file_events_json_lines(tmp_path):
+    summary = ingest("defender-jsonl", [DATA / "advanced_hunting_DeviceFileEvents.jsonl"], tmp_path)
+    (only,) = summary.files
+    assert (only.read, only.written[FILE_EVENTS], only.rejected) == (7, 3, 2)
+    assert only.skipped == {
+        "rows of another table (columns of DeviceProcessEvents)": 1,  # ProcessCommandLine: a process event
+        "rows of another table (Table DeviceRegistryEvents)": 1,
+    }
+    assert [(r.line, r.reason.split(" (")[0]) for r in only.samples] == [
+        (6, "IsAzureInfoProtectionApplied: 'maybe' is not true or false"),
+        (7, "cannot tell the table"),  # a FileName alone could be a process event too
+    ]
+    assert_documented_schema(tmp_path)
+    lnk, renamed, deleted = rows(tmp_path, FILE_EVENTS)
+    # FileName + FolderPath + SHA256: a file event
+    assert lnk["Timestamp"] == utc(2026, 11, 20, 10, 3, 10, 123456)
+    assert (lnk["FileName"], lnk["InitiatingProcessFileName"]) == ("Remote Desktop Connection.lnk", "MSTSC.EXE")
+    assert lnk["ReportId"] == 98765432109876543 and lnk["FileSize"] == 2048
+    assert lnk["MD5"] is None and lnk["IsAzureInfoProtectionApplied"] is None  # JSON null stays null
+    assert lnk["IsInitiatingProcessRemoteSession"] is False and lnk["LogonID"] == 283947
+    assert lnk["AdditionalFields"] == '{"FileType":"Lnk","Size":2048}'  # an object becomes compact JSON text
+    assert lnk["InitiatingProcessCreationTime"] == utc(2026, 11, 20, 9, 57, 58, 123456)
+    # PreviousFileName: a column only file events have
+    assert (renamed["ActionType"], renamed["PreviousFileName"], renamed["SHA256"]) == (
+        "FileRenamed",
+        "~WRL0003.tmp",
+        None,
+    )
+    # a Table column names the table
+    assert (deleted["ActionType"], deleted["FileName"], deleted["FolderPath"]) == ("FileDeleted", "old.log", None)
+
+
+def test_file_events_event_hub_message(tmp_path):
+    summary = ingest("defender-stream", [DATA / "eventhub_DeviceFileEvents.json"], tmp_path)
+    (only,) = summary.files
+    assert (only.read, only.written[FILE_EVENTS], only.written["DeviceNetworkEvents"]) == (9, 6, 1)
+    assert only.skipped == {"records of another table (AdvancedHunting-DeviceProcessEvents)": 1}
+    assert [s.reason for s in only.samples] == [
+        "record 9: properties.Timestamp is missing (the envelope's time is not the event time)"
+    ]
+    assert_documented_schema(tmp_path)
+    assert_documented_schema(tmp_path, "DeviceNetworkEvents")
+    files = {r["FileName"]: r for r in rows(tmp_path, FILE_EVENTS)}
+    assert list(files) == ["before.hta", "aws_iam_check.exe", "notes.dllx", "renamed.js", "config.DLL", "late.exe"]
+    exe = files["aws_iam_check.exe"]
+    assert exe["Timestamp"] == utc(2026, 11, 20, 10, 3, 10, 987654)  # properties.Timestamp, not the envelope's
+    assert (exe["DeviceId"], exe["DeviceName"]) == ("5d7c1f0a9b3e4c2d8a6f0e1b2c3d4e5f6a7b8c9d", WKS)
+    assert exe["FolderPath"] == "C:\\Users\\anna.kowalska\\AppData\\Local\\Temp\\_TS3F1A\\aws_iam_check.exe"
+    assert (exe["FileSize"], exe["InitiatingProcessId"], exe["ReportId"]) == (73728, 9124, 5001)
+    assert exe["AdditionalFields"] == '{"FileType":"PortableExecutable"}'
+    assert exe["AppGuardContainerId"] == "" and exe["SHA1"] is None
+    assert files["config.DLL"]["FileSize"] == 0 and files["config.DLL"]["IsAzureInfoProtectionApplied"] is False
+    assert files["renamed.js"]["PreviousFileName"] == "renamed.js.tmp"
+    (connection,) = rows(tmp_path, "DeviceNetworkEvents")
+    assert (connection["InitiatingProcessFileName"], connection["InitiatingProcessId"]) == ("mstsc.exe", 9124)
+    assert (connection["RemoteIP"], connection["RemotePort"], connection["RemoteUrl"]) == ("203.0.113.77", 3389, "")
+
+
+@pytest.mark.skipif("rogue_rdp_file_creation" not in discover(), reason="the Rogue RDP rule is not installed")
+def test_file_events_end_to_end_rogue_rdp(tmp_path):
+    """The Event Hub message's mstsc.exe connection and the files mstsc.exe wrote, through the Rogue RDP rule: a
+    watched type (`has_any`: .exe, .DLL in any case, .hta; not .dllx), FileCreated/FileModified, fewer than 60
+    minute boundaries after the connection or before it."""
+    ingest("defender-stream", [DATA / "eventhub_DeviceFileEvents.json"], tmp_path)
+    records = run_rule("rogue_rdp_file_creation", data=tmp_path, now="2026-11-20T12:00:00Z")
+    assert sorted(r["FileName"] for r in records) == ["aws_iam_check.exe", "before.hta", "config.DLL"]
+    assert {(r["DeviceName"], r["RemoteIP"], r["RemotePort"]) for r in records} == {(WKS, "203.0.113.77", 3389)}
+
+
+def test_table_column_routes_rows_and_columns_tell_the_table(tmp_path):
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        "Table,Timestamp,DeviceName,ActionType,FileName,RemoteIP,RemotePort\n"
+        "DeviceFileEvents,2026-11-20T10:00:00Z,wks-1,FileCreated,a.dll,,\n"
+        "devicenetworkevents,2026-11-20T10:00:01Z,wks-1,ConnectionSuccess,,203.0.113.9,3389\n"
+        "DeviceProcessEvents,2026-11-20T10:00:02Z,wks-1,ProcessCreated,mstsc.exe,,\n"
+    )
+    (only,) = ingest("defender-csv", [mixed], tmp_path / "mixed").files
+    assert (only.written[FILE_EVENTS], only.written["DeviceNetworkEvents"]) == (1, 1)
+    assert only.skipped == {"rows of another table (Table DeviceProcessEvents)": 1}
+    assert [r["FileName"] for r in rows(tmp_path / "mixed", FILE_EVENTS)] == ["a.dll"]
+    assert "RemoteIP" not in rows(tmp_path / "mixed", FILE_EVENTS)[0]  # a column of another table is not written
+
+    process = tmp_path / "process.csv"
+    process.write_text("Timestamp,DeviceName,FileName,FolderPath,SHA256,ProcessCommandLine\n2026-11-20,h,a,b,c,d\n")
+    (only,) = ingest("defender-csv", [process], tmp_path / "process").files
+    assert only.read == 1 and only.skipped == {"rows of another table (columns of DeviceProcessEvents)": 1}
+    assert not (tmp_path / "process" / FILE_EVENTS).exists()
+
+    vague = tmp_path / "vague.csv"
+    vague.write_text("Timestamp,DeviceName,FileName,FolderPath\n2026-11-20T10:00:00Z,h,a.txt,C:\\a.txt\n")
+    failed = ingest("defender-csv", [vague], tmp_path / "vague")
+    assert failed.nothing_read and "--table DeviceFileEvents" in failed.files[0].error
+    forced = ingest("defender-csv", [vague], tmp_path / "forced", table="devicefileevents")
+    assert forced.files[0].written[FILE_EVENTS] == 1
+    assert_documented_schema(tmp_path / "forced")
+
+
+@pytest.mark.parametrize(
+    "columns, table",
+    [
+        (["Timestamp", "FileName", "FolderPath", "SHA256"], "DeviceFileEvents"),
+        (["timestamp", "filename", "folderpath", "sha256", "InitiatingProcessFileName"], "DeviceFileEvents"),
+        (["Timestamp", "FileName", "PreviousFileName"], "DeviceFileEvents"),
+        (["Timestamp", "ShareName"], "DeviceFileEvents"),
+        (["Timestamp", "FileName", "FolderPath", "SHA256", "ProcessCommandLine"], "DeviceProcessEvents"),
+        (["Timestamp", "FileName", "FolderPath", "SHA256", "RemoteIP"], "DeviceNetworkEvents"),
+        (["Timestamp", "FileName", "FolderPath"], None),
+        (["Timestamp", "OSPlatform"], "DeviceInfo"),
+    ],
+)
+def test_guess_table_from_columns(columns, table):
+    assert guess_table(columns) == table
+
+
+def test_file_events_rerun_and_summary(tmp_path):
+    source = DATA / "portal_DeviceFileEvents.csv"
+    result = invoke("--from", "defender-csv", source, "--out", tmp_path, "--chunk-rows", 2)
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if line.strip().startswith("file"))
+    assert header.split()[2:6] == ["NetEvents", "DevInfo", "FileEvents", "skipped"]
+    first = parts(tmp_path)
+    assert len(first) > 2  # chunked: several part files
+    invoke("--from", "defender-csv", source, "--out", tmp_path, "--chunk-rows", 2)
+    assert parts(tmp_path) == first and len(rows(tmp_path, FILE_EVENTS)) == 5  # replaced, not duplicated
+    invoke("--from", "defender-csv", source, "--out", tmp_path)
+    assert len(parts(tmp_path)) < len(first) and len(rows(tmp_path, FILE_EVENTS)) == 5
 
 
 # ---------------------------------------------------------------------------------------------------- IP types

@@ -84,7 +84,10 @@ def test_datetime_diff_sql(dialect):
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
 def test_case_insensitive_equality_and_in_sql(dialect):
-    assert macro_sql("{{ kql.eq_ci('x', 'MSTSC.exe') }}", dialect) == f"({FOLD.format('x')} = 'mstsc.exe')"
+    assert macro_sql("{{ kql.eq_ci('x', 'MSTSC.exe') }}", dialect) == (
+        f"(lower(x) = 'mstsc.exe' AND {FOLD.format('x')} = 'mstsc.exe')"
+    )
+    assert macro_sql("{{ kql.eq_ci('x', 'É.exe') }}", dialect) == f"({FOLD.format('x')} = 'É.exe')"
     sql = macro_sql("{{ kql.in_ci_list('x', 'v') }}", dialect, v=("A", "b"))
     assert sql == f"({FOLD.format('x')} IN ('a', 'b'))"
     assert macro_sql("{{ kql.in_ci_list('x', 'v') }}", dialect, v=()) == "FALSE"
@@ -99,6 +102,20 @@ def test_every_macro_parses_in_every_dialect(dialect):
         "{{ kql.tolower('s') }}, {{ kql.join_select('l', ['k', 'v'], 'r', ['k', 'w']) }}"
     )
     sqlglot.parse_one(macro_sql(snippet, dialect, v=("x'); DROP TABLE t; --", ".dll")), read=DIALECTS[dialect].sqlglot)
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_startswith_without_letters_compares_the_column_as_it_is(dialect):
+    assert macro_sql("{{ kql.startswith_ci('ip', '169.254.') }}", dialect) == "(ip LIKE '169.254.%')"
+    assert "lower(ip)" in macro_sql("{{ kql.startswith_ci('ip', '::ffff:') }}", dialect)
+
+
+@pytest.mark.parametrize(
+    ("value", "answer"), [("169.254.1.1", True), ("169.254", False), ("10.169.254.1", False), ("", False)]
+)
+def test_startswith_answers_on_duckdb(value, answer):
+    sql = macro_sql("{{ kql.startswith_ci('s', '169.254.') }}", "duckdb")
+    assert _one(f"SELECT {sql} FROM (SELECT {sql_literal(value)} AS s)") is answer
 
 
 def test_join_select_names_as_kusto():

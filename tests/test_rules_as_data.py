@@ -231,3 +231,25 @@ def test_whole_rows_read_absent_documented_columns_as_kusto_empty_values(tmp_pat
     pq.write_table(pa.table({"Timestamp": when}), data / "DeviceFileEvents.parquet")
     missing = invoke("run", "file_rows", "--rules-dir", tmp_path / "rules", "--data", data, "--now", NOW)
     assert missing.exit_code == 2 and "table DeviceFileEvents: column FileName is missing from" in missing.stderr
+
+
+def test_list_parameters_as_generated_option_param_and_file(tmp_path):
+    """`--servers a,b`, `--param servers=a,b` and `--servers @FILE` are the same; a missing required list is named."""
+    rule = "server_network_connection_anomalies"
+    data = tmp_path / "data"
+    events = [conn("srv-a", "203.0.113.7", ActionType="ConnectionSuccess", RemoteUrl="x.example")]
+    write_fleet(data, [], events)
+    listing = tmp_path / "servers.txt"
+    listing.write_text("# the servers\nsrv-a\nsrv-b\n")
+    base = ["run", rule, "--data", data, "--now", NOW, "--format", "jsonl"]
+    outputs = [
+        invoke(*base, "--servers", "srv-a,srv-b"),
+        invoke(*base, "--param", "servers=srv-a,srv-b"),
+        invoke(*base, "--servers", f"@{listing}"),
+    ]
+    assert all(r.exit_code == 0 for r in outputs), [r.output for r in outputs]
+    assert outputs[0].stdout == outputs[1].stdout == outputs[2].stdout
+    assert '"DeviceName":"srv-a"' in outputs[0].stdout
+    missing = invoke(*base)
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith("error: parameter servers: rule server_network_connection_anomalies needs it")

@@ -70,10 +70,30 @@ def test_table_mappings_on_s3_with_hive_folders_and_globs(bucket):
 
 
 def test_cli_on_s3_and_a_missing_prefix(bucket):
-    result = CliRunner().invoke(app, ["run", "--data", f"s3://{bucket}/defender", "--now", "2026-11-20T12:00:00Z"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "supply_chain_network_connections",
+            "--data",
+            f"s3://{bucket}/defender",
+            "--now",
+            "2026-11-20T12:00:00Z",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert '"DeviceName":"srv"' in result.stdout
-    missing = CliRunner().invoke(app, ["run", "--data", f"s3://{bucket}/nothing-here", "--now", "2026-11-20T12:00:00Z"])
+    missing = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "supply_chain_network_connections",
+            "--data",
+            f"s3://{bucket}/nothing-here",
+            "--now",
+            "2026-11-20T12:00:00Z",
+        ],
+    )
     assert missing.exit_code == 2
     assert f"--data s3://{bucket}/nothing-here: no such folder" in missing.stderr
 

@@ -13,12 +13,26 @@ from detector.params import parse_instant
 
 
 def generate(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write DeviceInfo/ and DeviceNetworkEvents/ into.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Folder to write DeviceInfo/ and DeviceNetworkEvents/ (and DeviceFileEvents/) into."
+        ),
+    ],
     servers: Annotated[int, typer.Option(help="Number of servers in the fleet.")] = 40,
     workstations: Annotated[int, typer.Option(help="Number of workstations in the fleet.")] = 60,
     events: Annotated[
         int, typer.Option(help="Number of background network events (planted cases come on top).")
     ] = 20_000,
+    file_events: Annotated[
+        int,
+        typer.Option(
+            "--file-events",
+            help="Number of background DeviceFileEvents rows (0: none, and every other file is as without the "
+            "option). With N > 0 the network events also include mstsc.exe connections from workstations and an "
+            "InitiatingProcessId column.",
+        ),
+    ] = 0,
     days: Annotated[int, typer.Option(help="Days of history before --now.")] = 14,
     now: Annotated[
         str, typer.Option(help="The newest instant in the data, ISO-8601 (UTC when no zone is given).")
@@ -43,8 +57,8 @@ def generate(
     ] = None,
 ) -> None:
     """Write a realistic fleet: common and rare vendors, skewed destinations, private and loopback traffic,
-    listening sockets, missing values, plus the planted cases of the installed rules (their cases marked
-    "plant": true in sql/<rule>/cases/*.json), moved in time to --now."""
+    listening sockets, missing values, file events on request (--file-events), plus the planted cases of the
+    installed rules (their cases marked "plant": true in sql/<rule>/cases/*.json), moved in time to --now."""
     from detector.generate import generate_fleet, update_readme
 
     def progress(done: int, total: int) -> None:
@@ -62,6 +76,7 @@ def generate(
         seed=seed,
         progress=progress,
         rules=rule or None,
+        file_events=file_events,
     )
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -69,6 +84,8 @@ def generate(
         f"wrote {summary.device_info_rows:,} DeviceInfo and {summary.network_event_rows:,} DeviceNetworkEvents rows "
         f"({summary.servers} servers, {summary.workstations} workstations) to {out}, now = {iso(when)}"
     )
+    if file_events:
+        typer.echo(f"wrote {summary.file_event_rows:,} DeviceFileEvents rows")
     for table, rows in summary.other_tables.items():
         typer.echo(f"wrote {rows:,} planted {table} rows")
     for case in summary.planted:

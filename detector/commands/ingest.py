@@ -36,8 +36,8 @@ def ingest(
         Path,
         typer.Option(
             "--out",
-            help="Folder to write DeviceNetworkEvents/ and DeviceInfo/ into (created if missing); give the same "
-            "folder to `detector run --data`.",
+            help="Folder to write DeviceNetworkEvents/, DeviceInfo/ and DeviceFileEvents/ into (created if "
+            "missing); give the same folder to `detector run --data`.",
             show_default=False,
         ),
     ],
@@ -57,8 +57,8 @@ def ingest(
         typer.Option(
             "--table",
             metavar="NAME",
-            help="defender-csv / defender-jsonl: the table the rows belong to (DeviceNetworkEvents or DeviceInfo), "
-            "when neither a Type column nor the columns tell.",
+            help="defender-csv / defender-jsonl: the table the rows belong to (DeviceNetworkEvents, DeviceInfo or "
+            "DeviceFileEvents), when neither a Type / Table column nor the columns tell.",
             show_default=False,
         ),
     ] = None,
@@ -67,8 +67,15 @@ def ingest(
         typer.Option("--chunk-rows", help="Rows buffered before a part file is written (bounds memory)."),
     ] = 50_000,
 ) -> None:
-    """Convert exports and logs into DIR/DeviceNetworkEvents/date=YYYY-MM-DD/*.parquet and DIR/DeviceInfo/...,
-    the layout `detector run --data DIR` reads, and print what was read, written, skipped and rejected per file.
+    """Convert exports and logs into DIR/DeviceNetworkEvents/date=YYYY-MM-DD/*.parquet, DIR/DeviceInfo/... and
+    DIR/DeviceFileEvents/..., the layout `detector run --data DIR` reads, and print what was read, written,
+    skipped and rejected per file.
+
+    defender-*: a row's table is --table, else its Type (Sentinel) or Table column, else the streaming API's
+    category, else its columns: RemoteIP & co. for DeviceNetworkEvents, OSPlatform & co. for DeviceInfo,
+    FileName + FolderPath + SHA256 (or a column only file events have, e.g. PreviousFileName) for
+    DeviceFileEvents. DeviceProcessEvents rows are recognised and skipped. Every documented column is written
+    (null when the input lacks it).
 
     Bad rows are rejected and reported with their file and line (the first 5 per file; counts for all). A file
     that cannot be read is reported and the others are still ingested.

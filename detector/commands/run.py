@@ -11,7 +11,7 @@ import typer
 
 from detector import api
 from detector.commands import common
-from detector.engines import ENGINES
+from detector.engines import ENGINES, open_engine
 from detector.errors import DetectorError, ParamError, SourceError
 from detector.output import FORMATS, layout_for, records_text, render_text, write
 from detector.rule import Rule, load_all
@@ -72,6 +72,17 @@ def run(
             show_default=False,
         ),
     ] = None,
+    connection: Annotated[
+        str | None,
+        typer.Option(
+            "--connection",
+            metavar="URL",
+            help="--engine postgres: the database holding the rule's tables, postgresql://USER[:PASSWORD]@HOST:PORT/DB "
+            "or postgresql:///DB?host=/socket/folder (PGPASSWORD and the other PG* variables fill in what the URL "
+            "leaves out). --table NAME=schema.table then names each table there (default: the table's own name).",
+            show_default=False,
+        ),
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="DuckDB worker threads (default: all cores).")] = None,
     memory_limit: Annotated[
         str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB (default: DuckDB's, 80% of RAM).")
@@ -95,6 +106,7 @@ def run(
         raise ParamError("--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
     options = {"engine": engine, "threads": threads, "memory_limit": memory_limit, "spill_dir": spill_dir}
     options["spark_master"] = spark_master
+    options["connection"] = connection
     if all_rules:
         _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, options, fail_on_alert)
         return
@@ -132,8 +144,12 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
         per_rule.setdefault(slug, {})[short] = value
     if fmt == "parquet":
         raise ParamError("--format", "--all writes table, jsonl, json or csv (rules' records differ in shape)")
-    if data is None:
-        raise ParamError("--data", "--all needs --data DIR")
+    if data is None and options.get("connection") is None:
+        raise ParamError("--data", "--all needs --data DIR (or --connection URL: tables named as the rules read them)")
+    if options.get("connection") is not None:  # a database that cannot be reached fails the run, not each rule
+        engine_options = {k: v for k, v in options.items() if k != "engine"}
+        api.in_database(options["engine"], engine_options)
+        open_engine(options["engine"], **engine_options).close()
     rules, broken = load_all(common.dirs(rules_dir))
     unknown = sorted(set(per_rule) - set(rules))
     if unknown:

@@ -26,6 +26,17 @@ ENGINES: dict[str, tuple[str, str, str]] = {
         "the rule's Spark SQL with PySpark (pip install 'kql-detector[spark]'; Java 17+); local unless "
         "--spark-master is given",
     ),
+    "postgres": (
+        "detector.engines.postgres",
+        "PostgresEngine",
+        "the rule's Postgres SQL on tables already in a PostgreSQL database (--connection, --table NAME=schema.table; "
+        "needs pg8000, the postgres extra)",
+    ),
+    "clickhouse": (
+        "detector.engines.clickhouse",
+        "ClickHouseEngine",
+        "the rule's ClickHouse SQL in process over the same Parquet (needs chdb, the clickhouse extra)",
+    ),
 }
 
 
@@ -55,10 +66,7 @@ def engine_names() -> tuple[str, ...]:
 def check_engine(name: str, **options: Any) -> Callable[[], Engine]:
     """Check engine `name` and its options (None values are left out) before any work; returns what starts it.
     An unknown engine or an option the engine does not take is a ParamError naming it."""
-    if name not in ENGINES:
-        raise ParamError("--engine", f"{name!r} is not one of {', '.join(ENGINES)}")
-    module, cls, _ = ENGINES[name]
-    engine_cls = getattr(importlib.import_module(module), cls)
+    engine_cls = engine_class(name)
     given = {k: v for k, v in options.items() if v is not None}
     for option in given:
         if option not in engine_cls.OPTIONS:
@@ -71,9 +79,13 @@ def open_engine(name: str, **options: Any) -> Engine:
     return check_engine(name, **options)()
 
 
+def engine_class(name: str) -> type:
+    """The class of engine `name` (its module imported on first use)."""
+    if name not in ENGINES:
+        raise ParamError("--engine", f"{name!r} is not one of {', '.join(ENGINES)}")
+    module, cls, _ = ENGINES[name]
+    return getattr(importlib.import_module(module), cls)
+
+
 def _takers(option: str) -> str:
-    takers = []
-    for name, (module, cls, _) in ENGINES.items():
-        if option in getattr(importlib.import_module(module), cls).OPTIONS:
-            takers.append(name)
-    return " or ".join(takers) or "(none)"
+    return " or ".join(n for n in ENGINES if option in engine_class(n).OPTIONS) or "(none)"

@@ -14,7 +14,15 @@ from detector.fleet.vocabulary import (
     ACTION_WEIGHTS,
     COMMON_VENDORS,
     EMPTY_VENDOR,
+    FILE_ACTION_WEIGHTS,
+    FILE_EXTENSIONS,
+    FILE_FOLDERS,
+    FILE_PROCESSES,
+    FILE_STEMS,
+    FIRST_NAMES,
+    LAST_NAMES,
     MID_VENDORS,
+    MSTSC_NAMES,
     NULL_VENDOR,
     OTHER_TYPE_DESTINATIONS,
     POOL_DOMAINS,
@@ -33,7 +41,10 @@ SUB_MS_US = 537  # every bulk timestamp is now - (k ms + 537 us): never on a who
 SLOTS = 32  # vendor slots per device (weighted vendor choice)
 POOL_ZIPF_C = 20
 
-EVENT_TABLE, INFO_TABLE = "DeviceNetworkEvents", "DeviceInfo"
+EVENT_TABLE, INFO_TABLE, FILE_TABLE = "DeviceNetworkEvents", "DeviceInfo", "DeviceFileEvents"
+FILE_POOL = 4096  # distinct files (name, size, SHA256) of the file events' bulk
+PID_BUCKET_US = 4 * 3_600_000_000  # a process keeps its id for a 4-hour bucket of its device
+MSTSC_PER_512 = 3  # share of workstations' connections to pool/tail destinations made by mstsc.exe (file mode)
 
 # --------------------------------------------------------------------------------------------------------------
 # The bulk event query: every column is a function of (g, seed, fleet lists).
@@ -198,21 +209,151 @@ INFO_COLUMNS: dict[str, str] = {
 }  # fmt: skip
 
 
-def events_sql(columns: dict[str, str], with_planted: bool) -> str:
+def events_sql(columns: dict[str, str], with_planted: bool, mstsc: bool = False) -> str:
     """The SELECT over table `keys` (one BIGINT column k, in output order) giving every event column.
-    columns: column -> DuckDB type, in order; a column the bulk has no expression for is null in bulk rows."""
+    columns: column -> DuckDB type, in order; a column the bulk has no expression for is null in bulk rows.
+    mstsc: the file-events mode (see MSTSC_COLUMNS): some workstation connections become mstsc.exe's, and
+    InitiatingProcessId gets values; without it the query is the one the fleet always had."""
+    expressions = {**EVENT_COLUMNS, **MSTSC_COLUMNS} if mstsc else EVENT_COLUMNS
     cols = []
     for name, duck in columns.items():
-        expr = EVENT_COLUMNS.get(name, "NULL")
+        expr = expressions.get(name, "NULL")
         if name not in ENUM_COLUMNS:
             expr = f"CAST({expr} AS {duck})"
         if with_planted:
             expr = f"CASE WHEN g < 0 THEN P.p_{name}[-g] ELSE {expr} END"
         cols.append(f"    {expr} AS {name}")
     source = f"(SELECT *, slots[(d - 1) * {SLOTS} + slot + 1] AS vid FROM r)"
+    if mstsc:
+        source = _MSTSC_SOURCE.format(source=source)
     if with_planted:
         source += ", planted P"
     return _BULK_CTES + "SELECT\n" + ",\n".join(cols) + f"\nFROM {source}\n"
+
+
+# The bulk row's timestamp in microseconds (as EVENT_COLUMNS' Timestamp) and a process id from it: a multiple of
+# 4, as Windows gives, the same for one process key on one device within a PID_BUCKET_US bucket, in either table.
+_TS_US = "($now_us - (($m - 1 - (g * $m) // $n) * 1000 + $sub_ms))"
+
+
+def _pid(key: str) -> str:
+    return f"4 * (100 + hash(d * 65536 + ({key}) + 32768 + $pid_salt, {_TS_US} // {PID_BUCKET_US}) % 25000)"
+
+
+# File-events mode only: a workstation's connection to a pool or tail destination (public) is mstsc.exe's with
+# probability MSTSC_PER_512 / 512 (h4: a stream of its own), mostly ConnectionSuccess to port 3389, company
+# Microsoft's; every connection gets an InitiatingProcessId (mstsc.exe's key is 0 in both tables).
+_MSTSC_SOURCE = """(SELECT * REPLACE (
+        CASE WHEN ms THEN $ms_vendor ELSE vid END AS vid,
+        CASE WHEN ms THEN CASE WHEN (h4 >> 14) & 15 = 0 THEN $failed_act ELSE 1 END ELSE act END AS act,
+        CASE WHEN ms THEN CASE WHEN (h4 >> 12) & 3 = 0 THEN 443 ELSE 3389 END ELSE RemotePort END AS RemotePort)
+    FROM (SELECT *, d > $nsrv AND c >= 6 AND (h4 & 511) < $mstsc_share AS ms
+        FROM (SELECT *, hash(g + $mstsc_salt) AS h4 FROM {source})))"""
+MSTSC_COLUMNS: dict[str, str] = {
+    "InitiatingProcessFileName": "CASE WHEN ms THEN (CASE WHEN (h4 >> 9) & 7 = 0 THEN 'MSTSC.EXE' ELSE 'mstsc.exe' END)"
+                                 "::gen_file ELSE vendor_file[(vid - 1) * 4 + fsel + 1] END",
+    "InitiatingProcessId": _pid("CASE WHEN ms THEN 0 ELSE (vid - 1) * 4 + fsel + 1 END"),
+}  # fmt: skip
+
+
+def mstsc_scalars(seed: int, fleet: Fleet, servers: int) -> dict:
+    """The event query's extra parameters in file-events mode."""
+    return {
+        "mstsc_salt": salt(seed, "mstsc"),
+        "mstsc_share": MSTSC_PER_512,
+        "nsrv": servers,
+        "ms_vendor": fleet.vendor_name.index("Microsoft Corporation") + 1,
+        "failed_act": 1 + next(i for i, (a, _) in enumerate(_action_slots()) if a == "ConnectionFailed"),
+        "pid_salt": salt(seed, "process-ids") >> 4,
+    }
+
+
+def _action_slots() -> list[tuple[str, int]]:
+    return [(a, w) for a, w in ACTION_WEIGHTS for _ in range(w)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The file events' bulk query (file-events mode): every column a function of (g, seed, fleet, file pool).
+# --------------------------------------------------------------------------------------------------------------
+
+# h1: device (bits 0-31), process slot (32-41), action slot (42-51), folder slot (52-54); h2: file (0-51).
+# A process that runs on workstations only (FILE_PROCESSES) writes on a workstation (a fleet without any has none
+# of its rows: setup_files_db); mstsc.exe (key 0) picks files uniformly from the pool, the others Zipf-like.
+_FILE_CTES = """
+WITH base AS (
+    SELECT k AS g,
+        hash(k * 4 + 1 + $salt) AS h1,
+        hash(k * 4 + 2 + $salt) AS h2
+    FROM keys
+), f AS (
+    SELECT g,
+        (h1 & 4294967295)::BIGINT AS dbits,
+        ((h1 >> 32) & 1023)::BIGINT + 1 AS pslot,
+        ((h1 >> 42) & 1023)::BIGINT + 1 AS aslot,
+        ((h1 >> 52) & 7)::BIGINT AS fslot,
+        (h2 & 4503599627370495)::DOUBLE / 4503599627370496.0 AS u
+    FROM base
+), fp AS (
+    SELECT f.*, FL.proc_of[pslot] AS p FROM f, flists FL
+), r AS (
+    SELECT fp.*, FL.*,
+        CASE WHEN FL.proc_ws[p] AND $nws > 0 THEN $nsrv + ((dbits * $nws) >> 32) + 1
+             ELSE ((dbits * $ndev) >> 32) + 1 END AS d,
+        CASE WHEN FL.proc_key[p] = 0 THEN floor(u * $nfiles)::BIGINT + 1
+             ELSE least(floor(exp(u * $ln_files))::BIGINT, $nfiles) END AS fi,
+        FL.proc_folders[(p - 1) * 8 + fslot + 1] AS fo,
+        FL.file_actions[aslot] AS a
+    FROM fp, flists FL
+)
+"""
+
+# The file events' columns, in the table's documented order, with their bulk expressions (see EVENT_COLUMNS).
+FILE_COLUMNS: dict[str, str] = {
+    "Timestamp": f"make_timestamptz({_TS_US})",
+    "DeviceId": "dev_id[d]",
+    "DeviceName": "dev_name[d]",
+    "ActionType": "a",
+    "FileName": "file_name[fi]",
+    "FolderPath": "concat(folder_pre[fo], CASE WHEN folder_post[fo] = '' THEN '' "
+                  "ELSE concat(users[(d - 1) % $nusers + 1]::VARCHAR, folder_post[fo]) END, file_name[fi]::VARCHAR)",
+    "SHA256": "CASE WHEN a = 'FileDeleted' THEN NULL ELSE file_sha[fi] END",
+    "PreviousFileName": "CASE WHEN a = 'FileRenamed' THEN concat(file_name[fi]::VARCHAR, proc_prev[p]) ELSE '' END",
+    "FileSize": "CASE WHEN a = 'FileDeleted' THEN NULL ELSE file_size[fi] END",
+    "InitiatingProcessAccountDomain": "CASE WHEN proc_service[p] THEN 'nt authority'::gen_f_domain "
+                                      "ELSE 'contoso'::gen_f_domain END",
+    "InitiatingProcessAccountName": "CASE WHEN proc_service[p] THEN 'system'::gen_f_user "
+                                    "ELSE users[(d - 1) % $nusers + 1] END",
+    "InitiatingProcessFolderPath": "proc_path[p]",
+    "InitiatingProcessFileName": "proc_name[p]",
+    "InitiatingProcessId": _pid("proc_key[p]"),
+    "ReportId": "g + 1",
+}  # fmt: skip
+
+FILE_ENUM_COLUMNS = {
+    "DeviceId": "gen_f_dev_id",
+    "DeviceName": "gen_f_dev_name",
+    "ActionType": "gen_f_action",
+    "FileName": "gen_f_name",
+    "SHA256": "gen_f_sha",
+    "InitiatingProcessAccountDomain": "gen_f_domain",
+    "InitiatingProcessAccountName": "gen_f_user",
+    "InitiatingProcessFolderPath": "gen_f_proc_path",
+    "InitiatingProcessFileName": "gen_f_proc",
+}
+
+
+def file_events_sql(columns: dict[str, str], with_planted: bool) -> str:
+    """As events_sql, for DeviceFileEvents (planted rows from the one-row table `planted_files`)."""
+    cols = []
+    for name, duck in columns.items():
+        expr = FILE_COLUMNS.get(name, "NULL")
+        if name not in FILE_ENUM_COLUMNS:
+            expr = f"CAST({expr} AS {duck})"
+        if with_planted:
+            expr = f"CASE WHEN g < 0 THEN P.p_{name}[-g] ELSE {expr} END"
+        cols.append(f"    {expr} AS {name}")
+    source = "r, planted_files P" if with_planted else "r"
+    return _FILE_CTES + "SELECT\n" + ",\n".join(cols) + f"\nFROM {source}\n"
 
 
 def info_sql(columns: dict[str, str]) -> str:
@@ -399,10 +540,12 @@ def setup_db(
     pools: dict[str, list],
     planted: dict[str, list],
     planted_types: dict[str, str],
+    mstsc: bool = False,
 ) -> None:
     """Create the ENUM types (fast Parquet writes of repeated strings; the files still say String) and the
     one-row tables `lists` (fleet and pools) and `planted` (the planted events, one list per column).
-    planted: column -> values, for every event column; planted_types: column -> DuckDB type."""
+    planted: column -> values, for every event column; planted_types: column -> DuckDB type. mstsc: the
+    file-events mode of events_sql (its process names join the ENUM of file names)."""
     bulk_values = {
         "gen_dev_id": fleet.dev_id,
         "gen_dev_name": fleet.dev_name,
@@ -411,7 +554,7 @@ def setup_db(
         "gen_company": fleet.vendor_name,
         "gen_local_ip": fleet.dev_ip + ["0.0.0.0", "::"],
         "gen_proto": ["Tcp", "Udp"],
-        "gen_file": fleet.vendor_file,
+        "gen_file": fleet.vendor_file + (list(MSTSC_NAMES) if mstsc else []),
     }
     for column, type_name in ENUM_COLUMNS.items():
         vals = bulk_values[type_name] + planted[column]
@@ -438,3 +581,103 @@ def setup_db(
     con.execute(f"CREATE TABLE lists AS SELECT {select}", {k: v for k, (v, _) in lists.items()})
     select = ", ".join(f"$p_{k}::{ENUM_COLUMNS.get(k) or planted_types[k]}[] AS p_{k}" for k in planted)
     con.execute(f"CREATE TABLE planted AS SELECT {select}", {f"p_{k}": v for k, v in planted.items()})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# File events (file-events mode): the file pool, the query's parameters and its tables
+# --------------------------------------------------------------------------------------------------------------
+
+
+def file_pool(seed: int) -> dict[str, list]:
+    """FILE_POOL distinct files (name, size, SHA256 of the name and seed) and the fleet's user names."""
+    rng = random.Random(f"files:{seed}")
+    names: list[str] = []
+    seen: set[str] = set()
+    while len(names) < FILE_POOL:
+        stem, ext, r = rng.choice(FILE_STEMS), rng.choice(FILE_EXTENSIONS), rng.random()
+        variant = f" ({rng.randint(1, 9)})" if r < 0.15 else f"_{rng.randint(1, 999)}" if r < 0.6 else ""
+        name = stem + variant + ext
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    users = [f"{first}.{last}" for first in FIRST_NAMES for last in LAST_NAMES]
+    rng.shuffle(users)
+    return {
+        "file_name": names,
+        "file_size": [min(int(rng.lognormvariate(10, 2.2)), 2**40) for _ in names],
+        "file_sha": [hashlib.sha256(f"{seed}:{name}".encode()).hexdigest() for name in names],
+        "users": users,
+    }
+
+
+def file_scalars(seed: int, file_events: int, days: int, now_us: int, fleet: Fleet, pool: dict, servers: int) -> dict:
+    """The file events query's parameters."""
+    return {
+        "salt": salt(seed, "file-events"),
+        "now_us": now_us,
+        "m": days * 86_400_000,
+        "n": max(file_events, 1),
+        "sub_ms": SUB_MS_US,
+        "ndev": len(fleet.dev_id),
+        "nsrv": servers,
+        "nws": len(fleet.dev_id) - servers,
+        "nfiles": len(pool["file_name"]),
+        "ln_files": math.log(len(pool["file_name"]) + 1),
+        "nusers": len(pool["users"]),
+        "pid_salt": salt(seed, "process-ids") >> 4,
+    }
+
+
+def setup_files_db(
+    con: duckdb.DuckDBPyConnection,
+    fleet: Fleet,
+    pool: dict[str, list],
+    planted: dict[str, list],
+    planted_types: dict[str, str],
+    workstations: int,
+) -> None:
+    """As setup_db, for the file events: their ENUM types, the one-row tables `flists` and `planted_files`. In a
+    fleet without workstations the workstation-only processes' share goes to the first service process."""
+    folders = list(FILE_FOLDERS)
+    procs = FILE_PROCESSES
+    service = next(i for i, p in enumerate(procs) if p[4])
+    proc_of = [i if workstations or not p[3] else service for i, p in enumerate(procs) for _ in range(p[2])]
+    bulk_values = {
+        "gen_f_dev_id": fleet.dev_id,
+        "gen_f_dev_name": fleet.dev_name,
+        "gen_f_action": [a for a, _ in FILE_ACTION_WEIGHTS],
+        "gen_f_name": pool["file_name"],
+        "gen_f_sha": pool["file_sha"],
+        "gen_f_domain": ["nt authority", "contoso"],
+        "gen_f_user": [*pool["users"], "system"],
+        "gen_f_proc_path": [f"{folder}\\{name}" for name, folder, *_ in procs],
+        "gen_f_proc": [name for name, *_ in procs],
+    }
+    for column, type_name in FILE_ENUM_COLUMNS.items():
+        vals = bulk_values[type_name] + planted[column]
+        distinct = list(dict.fromkeys(v for v in vals if v is not None))
+        con.execute(f"CREATE TYPE {type_name} AS ENUM (SELECT unnest($v::VARCHAR[]))", {"v": distinct})
+    lists = {
+        "dev_id": (fleet.dev_id, "gen_f_dev_id[]"),
+        "dev_name": (fleet.dev_name, "gen_f_dev_name[]"),
+        "file_actions": ([a for a, w in FILE_ACTION_WEIGHTS for _ in range(w)], "gen_f_action[]"),
+        "file_name": (pool["file_name"], "gen_f_name[]"),
+        "file_sha": (pool["file_sha"], "gen_f_sha[]"),
+        "file_size": (pool["file_size"], "BIGINT[]"),
+        "users": (pool["users"], "gen_f_user[]"),
+        "folder_pre": ([FILE_FOLDERS[k][0] for k in folders], "VARCHAR[]"),
+        "folder_post": ([FILE_FOLDERS[k][1] for k in folders], "VARCHAR[]"),
+        "proc_of": ([i + 1 for i in proc_of], "INTEGER[]"),
+        "proc_name": (bulk_values["gen_f_proc"], "gen_f_proc[]"),
+        "proc_path": (bulk_values["gen_f_proc_path"], "gen_f_proc_path[]"),
+        "proc_ws": ([p[3] for p in procs], "BOOLEAN[]"),
+        "proc_service": ([p[4] for p in procs], "BOOLEAN[]"),
+        "proc_prev": ([p[5] for p in procs], "VARCHAR[]"),
+        "proc_key": ([0 if p[0] in MSTSC_NAMES else -(i + 1) for i, p in enumerate(procs)], "INTEGER[]"),
+        "proc_folders": ([folders.index(k) + 1 for p in procs for k in p[6]], "INTEGER[]"),
+    }
+    assert len(lists["proc_of"][0]) == 1024 and len(lists["file_actions"][0]) == 1024
+    select = ", ".join(f"${k}::{typ} AS {k}" for k, (_, typ) in lists.items())
+    con.execute(f"CREATE TABLE flists AS SELECT {select}", {k: v for k, (v, _) in lists.items()})
+    select = ", ".join(f"$p_{k}::{FILE_ENUM_COLUMNS.get(k) or planted_types[k]}[] AS p_{k}" for k in planted)
+    con.execute(f"CREATE TABLE planted_files AS SELECT {select}", {f"p_{k}": v for k, v in planted.items()})

@@ -105,3 +105,78 @@ PUBLIC_FIRST_OCTETS = [
 ]  # fmt: skip
 
 NULL_VENDOR, EMPTY_VENDOR = 1, 2  # 1-based vendor ids of the missing company names
+
+# ---------------------------------------------------------------------------------------------------- file events
+# Folders files are written to: key -> (before the user name, after it); a folder without a user has "" after.
+FILE_FOLDERS: dict[str, tuple[str, str]] = {
+    "downloads": ("C:\\Users\\", "\\Downloads\\"),
+    "documents": ("C:\\Users\\", "\\Documents\\"),
+    "desktop": ("C:\\Users\\", "\\Desktop\\"),
+    "temp": ("C:\\Users\\", "\\AppData\\Local\\Temp\\"),
+    "chrome": ("C:\\Users\\", "\\AppData\\Local\\Google\\Chrome\\User Data\\Default\\Cache\\Cache_Data\\"),
+    "edge": ("C:\\Users\\", "\\AppData\\Local\\Microsoft\\Edge\\User Data\\Default\\"),
+    "outlook": ("C:\\Users\\", "\\AppData\\Local\\Microsoft\\Windows\\INetCache\\Content.Outlook\\Q7W2K1ZD\\"),
+    "onedrive": ("C:\\Users\\", "\\OneDrive - Contoso\\Shared\\"),
+    "recent": ("C:\\Users\\", "\\AppData\\Roaming\\Microsoft\\Windows\\Recent\\"),
+    "rdp_clipboard": ("C:\\Users\\", "\\AppData\\Local\\Temp\\_TS8F2A\\"),  # the RDP client's copies
+    "from_remote": ("C:\\Users\\", "\\Desktop\\from remote\\"),
+    "windows_temp": ("C:\\Windows\\Temp\\", ""),
+    "prefetch": ("C:\\Windows\\Prefetch\\", ""),
+    "updates": ("C:\\Windows\\SoftwareDistribution\\Download\\", ""),
+    "defender": ("C:\\ProgramData\\Microsoft\\Windows Defender\\Scans\\", ""),
+    "logs": ("C:\\Windows\\System32\\LogFiles\\", ""),
+    "share": ("D:\\Shares\\Finance\\", ""),
+}
+# Processes writing files: (InitiatingProcessFileName, its folder, weight out of 1024, workstations only, runs as
+# a service account, the suffix a file it renames had, its 8 folder slots). Microsoft's Remote Desktop client
+# (mstsc.exe) is a small share, in both spellings Defender reports. The weights sum to 1024.
+FILE_PROCESSES: list[tuple[str, str, int, bool, bool, str, tuple[str, ...]]] = [
+    ("explorer.exe", "C:\\Windows", 300, True, False, ".tmp",
+     ("downloads", "documents", "desktop", "recent", "onedrive", "temp", "share", "documents")),
+    ("chrome.exe", "C:\\Program Files\\Google\\Chrome\\Application", 200, True, False, ".crdownload",
+     ("downloads", "downloads", "downloads", "downloads", "chrome", "chrome", "chrome", "temp")),
+    ("svchost.exe", "C:\\Windows\\System32", 160, False, True, ".tmp",
+     ("windows_temp", "prefetch", "updates", "logs", "windows_temp", "prefetch", "logs", "temp")),
+    ("msedge.exe", "C:\\Program Files (x86)\\Microsoft\\Edge\\Application", 150, True, False, ".partial",
+     ("downloads", "downloads", "downloads", "downloads", "edge", "edge", "edge", "temp")),
+    ("OUTLOOK.EXE", "C:\\Program Files\\Microsoft Office\\root\\Office16", 40, True, False, ".tmp",
+     ("outlook", "outlook", "outlook", "outlook", "temp", "documents", "downloads", "desktop")),
+    ("OneDrive.exe", "C:\\Program Files\\Microsoft OneDrive", 40, True, False, ".~tmp",
+     ("onedrive", "onedrive", "onedrive", "onedrive", "onedrive", "onedrive", "documents", "documents")),
+    ("MsMpEng.exe", "C:\\ProgramData\\Microsoft\\Windows Defender\\Platform\\4.18.24090.11-0", 30, False, True,
+     ".tmp", ("defender", "defender", "defender", "defender", "windows_temp", "windows_temp", "temp", "logs")),
+    ("TiWorker.exe", "C:\\Windows\\WinSxS\\amd64_microsoft-windows-servicingstack_31bf3856ad364e35", 30, False,
+     True, ".tmp", ("updates", "updates", "updates", "updates", "logs", "logs", "windows_temp", "windows_temp")),
+    ("ms-teams.exe", "C:\\Program Files\\WindowsApps\\MSTeams_24295.605.3225.8804_x64__8wekyb3d8bbwe", 24, True,
+     False, ".tmp", ("downloads", "downloads", "temp", "temp", "documents", "desktop", "downloads", "temp")),
+    ("powershell.exe", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0", 20, False, False, ".tmp",
+     ("temp", "temp", "windows_temp", "documents", "downloads", "logs", "temp", "windows_temp")),
+    ("7zFM.exe", "C:\\Program Files\\7-Zip", 10, True, False, ".tmp",
+     ("temp", "temp", "downloads", "documents", "desktop", "downloads", "temp", "documents")),
+    ("notepad.exe", "C:\\Windows\\System32", 10, True, False, ".tmp",
+     ("documents", "documents", "desktop", "desktop", "downloads", "temp", "documents", "desktop")),
+    ("mstsc.exe", "C:\\Windows\\System32", 8, True, False, ".tmp",
+     ("rdp_clipboard", "rdp_clipboard", "rdp_clipboard", "rdp_clipboard", "from_remote", "from_remote", "desktop",
+      "downloads")),
+    ("MSTSC.EXE", "C:\\WINDOWS\\system32", 2, True, False, ".tmp",
+     ("rdp_clipboard", "rdp_clipboard", "from_remote", "from_remote", "desktop", "desktop", "downloads", "temp")),
+]  # fmt: skip
+MSTSC_NAMES = ("mstsc.exe", "MSTSC.EXE")  # the bulk's spellings of the Remote Desktop client
+FILE_ACTION_WEIGHTS = [("FileCreated", 460), ("FileModified", 360), ("FileRenamed", 124), ("FileDeleted", 80)]
+# File name stems and extensions: the bulk's file pool combines them. Extensions include near misses of the
+# usual watch lists (.dllx, .jsonl, .exe.config, .js.map), other cases (.DLL, .Exe) and names without one.
+FILE_STEMS = [
+    "report", "invoice_2026", "Q3 budget", "setup", "update", "msvcp140", "vcruntime140", "chrome_elf", "readme",
+    "notes", "photo_0412", "screenshot 2026-11-19 101500", "meeting", "agenda", "data", "export", "backup",
+    "install", "config", "index", "main", "bundle", "app", "log", "settings", "~WRL0003", "thumbcache_256",
+    "desktop", "Remote Desktop Connection", "support-tool", "KB5044284", "d3dcompiler_47", "libcrypto-3-x64",
+    "contract.final", "résumé", "payload", "run", "launcher", "font-cache", "cv_v2.1",
+]  # fmt: skip
+FILE_EXTENSIONS = [
+    ".docx", ".xlsx", ".pdf", ".txt", ".log", ".tmp", ".json", ".jsonl", ".js", ".js.map", ".dll", ".DLL",
+    ".dllx", ".exe", ".Exe", ".exe.config", ".lnk", ".url", ".png", ".jpg", ".svg", ".html", ".hta", ".zip",
+    ".7z", ".msi", ".cab", ".ps1", ".bat", ".cmd", ".vbs", ".cpl", ".com", ".pif", ".etl", ".pf", ".db", ".ini",
+    ".dat", ".xml", ".csv", ".pptx", ".msg", ".crx", ".ttf", "",
+]  # fmt: skip
+FIRST_NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj"]
+LAST_NAMES = ["smith", "jones", "garcia", "miller", "davis", "martin", "lee", "walker", "young", "king", "wright"]

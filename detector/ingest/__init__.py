@@ -4,8 +4,10 @@
     summary = ingest("sysmon", [Path("logs/")], Path("data/"), assets=Path("assets.csv"))
     print(summary.render())
 
-Layout: `OUT/DeviceNetworkEvents/date=YYYY-MM-DD/part-KEY-NNNNN.parquet` and the same for DeviceInfo, one day
-(UTC, of Timestamp) per folder, columns as in `detector.ingest.schema`.
+Layout: `OUT/DeviceNetworkEvents/date=YYYY-MM-DD/part-KEY-NNNNN.parquet` and the same for DeviceInfo and
+DeviceFileEvents (`TABLES`), one day (UTC, of Timestamp) per folder, every documented column of the table
+(`detector.ingest.schema`). A row's table comes from --table, a Type/Table column, the streaming API's category or
+the columns (see `defender`); DeviceProcessEvents rows are recognised and skipped.
 
 Formats (`fmt`):
 - `defender-csv`: Advanced Hunting CSV export, or a Sentinel / Log Analytics CSV export (see `defender`).
@@ -89,9 +91,10 @@ def ingest(
     summary.devices.extend(reader.devices)
     summary.notes.extend(reader.notes)
     written = summary.written
-    for name in TABLES:
-        if not written[name] and not (out / name).is_dir():
-            summary.notes.append(f"no {name} rows: `detector run --data {out}` needs {out / name}/ too")
+    if written:  # a rule reads several tables: say which ones are still missing from OUT
+        for name in TABLES:
+            if not written[name] and not (out / name).is_dir():
+                summary.notes.append(f"no {name} rows: rules that read {name} need {out / name}/ too")
     return summary
 
 

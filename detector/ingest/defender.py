@@ -3,6 +3,10 @@
 Column names are Advanced Hunting's (matched case-insensitively). Values are kept as given: an empty CSV cell is
 "" for a string column and null for a number or a timestamp; a JSON null stays null. Integers must be exact
 (an 18-digit ReportId stays exact: JSON is parsed with Python's json, whose integers are not floats).
+
+The table of a row: `--table`, else a `Type` (Sentinel) or `Table` column naming it, else the streaming API's
+`category`, else its columns (`guess_table`). Rows of a table ingest knows but does not write
+(DeviceProcessEvents) and of any other table are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -17,24 +21,49 @@ from typing import Any, BinaryIO
 
 from detector.ingest.base import FileError, Item, Reader, Reject, Row, RowError, Skip, convert_row
 from detector.ingest.readers import lines
-from detector.ingest.schema import TABLES, column_name, table_name
+from detector.ingest.schema import COLUMNS, KNOWN, TABLES, column_name, table_name
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
+
+def _own_columns(table: str) -> frozenset[str]:
+    """The (lower-cased) columns of `table` that no other known table has."""
+    others = {c.lower() for t in KNOWN if t != table for c in COLUMNS[t]}
+    return frozenset(c.lower() for c in COLUMNS[table]) - others
+
+
 _NETWORK_HINTS = {"remoteip", "remoteport", "remoteurl", "remoteiptype", "localip", "localport"}
 _INFO_HINTS = {"osplatform", "devicetype", "osversion", "osbuild", "osarchitecture"}
+# FileOriginUrl, PreviousFileName, ShareName, RequestSourceIP, ...: DeviceFileEvents' own columns.
+_FILE_HINTS = _own_columns("DeviceFileEvents")
+# ProcessCommandLine, ProcessId, AccountName, ...: DeviceProcessEvents' own columns.
+_PROCESS_HINTS = _own_columns("DeviceProcessEvents")
+# Both file and process events have these; without a process column they are taken as file events.
+_FILE_OR_PROCESS = {"filename", "folderpath", "sha256"}
+_TABLE_KEYS = ("type", "table")  # columns that may name a row's table, in this order
 _UTC_SUFFIX = re.compile(r"\s*\[UTC\]\s*$", re.IGNORECASE)
 _OTHER_SUFFIX = re.compile(r"\s*\[[^\]]*\]\s*$")
 _TIME_ALIASES = ("timestamp", "timegenerated")
+_UNDECIDED = "no RemoteIP, OSPlatform, FileName+FolderPath+SHA256 or other telling column, no Type or Table column"
 
 
 def guess_table(keys: list[str] | set[str]) -> str | None:
-    """DeviceNetworkEvents when a remote-address column is present, DeviceInfo for OS columns, else None."""
+    """The table the columns `keys` belong to: DeviceNetworkEvents when a remote/local-address column is
+    present, DeviceInfo for OS columns, DeviceFileEvents for a column only file events have (FileOriginUrl,
+    PreviousFileName, ShareName, ...) or for FileName + FolderPath + SHA256 without a column only process events
+    have, DeviceProcessEvents for such a column (ProcessCommandLine, AccountName, ...); else None. The result
+    may be a table ingest does not write (see schema.KNOWN)."""
     lowered = {k.lower() for k in keys}
     if lowered & _NETWORK_HINTS:
         return "DeviceNetworkEvents"
     if lowered & _INFO_HINTS:
         return "DeviceInfo"
+    if lowered & _FILE_HINTS:
+        return "DeviceFileEvents"
+    if lowered & _PROCESS_HINTS:
+        return "DeviceProcessEvents"
+    if lowered >= _FILE_OR_PROCESS:
+        return "DeviceFileEvents"
     return None
 
 
@@ -55,7 +84,7 @@ def map_record(table: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 class _TableChooser:
-    """--table, else a `Type` value, else the columns."""
+    """--table, else a `Type` / `Table` value, else the columns."""
 
     def __init__(self, forced: str | None):
         self.forced = forced
@@ -63,14 +92,31 @@ class _TableChooser:
     def choose(self, record: dict[str, Any]) -> str | Skip | Reject:
         if self.forced:
             return self.forced
-        type_value = next((v for k, v in record.items() if k.lower() == "type"), None)
-        if isinstance(type_value, str) and type_value.strip():
-            table = table_name(type_value)
-            return table if table else Skip(None, f"rows of another table (Type {type_value.strip()})")
-        table = guess_table(list(record))
-        if table is None:
-            return Reject(None, "cannot tell the table (no RemoteIP / OSPlatform column, no Type); use --table")
-        return table
+        named = _named_table(record)
+        if named is not None:
+            return named
+        return by_columns(list(record))
+
+
+def _named_table(record: dict[str, Any]) -> str | Skip | None:
+    """The table a `Type` (else `Table`) value names, a Skip for another table, or None when neither is given."""
+    for wanted in _TABLE_KEYS:
+        value = next((v for k, v in record.items() if k.lower() == wanted), None)
+        if isinstance(value, str) and value.strip():
+            table = table_name(value)
+            return table if table else Skip(None, f"rows of another table ({wanted.title()} {value.strip()})")
+    return None
+
+
+def by_columns(keys: list[str]) -> str | Skip | Reject:
+    """The table `keys` tell (guess_table): a table ingest writes, a Skip for one it knows but does not write,
+    or a Reject when they do not tell."""
+    table = guess_table(keys)
+    if table is None:
+        return Reject(None, f"cannot tell the table ({_UNDECIDED}); use --table")
+    if table not in TABLES:
+        return Skip(None, f"rows of another table (columns of {table})")
+    return table
 
 
 def _row_item(line: int | None, table: str, record: dict[str, Any]) -> Item:
@@ -126,15 +172,15 @@ class DefenderCsv(Reader):
             if header is None:
                 header, ignored = _csv_header(fields)
                 keys = [h for h in header if h]
-                typed = any(k.lower() == "type" for k in keys)
-                if self.chooser.forced is None and not typed and guess_table(keys) is None:
+                typed = any(k.lower() in _TABLE_KEYS for k in keys)
+                fixed = self.chooser.forced or (None if typed else by_columns(keys))
+                if isinstance(fixed, Reject):
                     raise FileError(
-                        "cannot tell the table from the header (no RemoteIP / OSPlatform column, "
-                        "no Type column); give --table DeviceNetworkEvents or --table DeviceInfo"
+                        f"cannot tell the table from the header ({_UNDECIDED}); give --table "
+                        + " or --table ".join(TABLES)
                     )
                 if ignored:
                     self.notes.append(f"{label}: ignored column(s) {', '.join(ignored)} (zone not UTC)")
-                fixed = self.chooser.forced or (None if typed else guess_table(keys))
                 continue
             if state["bad_utf8"]:
                 yield Reject(start, "not valid UTF-8")
@@ -144,6 +190,8 @@ class DefenderCsv(Reader):
                 continue
             record = {h: v for h, v in zip(header, fields, strict=True) if h}
             table = fixed or self.chooser.choose(record)
+            if isinstance(table, Skip):
+                table = Skip(start, table.reason)  # `fixed` is shared by every row
             if not isinstance(table, str):
                 table.line = start
                 yield table
@@ -289,4 +337,4 @@ class DefenderStream(Reader):
             return Reject(line, str(exc))
 
 
-__all__ = ["TABLES", "DefenderCsv", "DefenderJsonl", "DefenderStream", "guess_table"]
+__all__ = ["TABLES", "DefenderCsv", "DefenderJsonl", "DefenderStream", "by_columns", "guess_table"]

@@ -2,6 +2,10 @@
 the tables' documented schemas (`sql/_tables/<Table>.toml`, read by `detector.tables`); the Arrow types come from
 `detector.types`.
 
+`TABLES` are the tables ingest writes. `KNOWN` adds the tables whose schema ingest knows without writing them
+(DeviceProcessEvents: recognised, by a Type/Table value or its columns, and skipped with a reason); writing one
+of them is adding it to `TABLES`.
+
 Every part file of a table has exactly this schema: every documented column, those an input lacks null. So DuckDB
 reads the parts of a table as one. Input columns that are not documented columns of the table are not written.
 """
@@ -21,10 +25,11 @@ from detector import types
 from detector.ingest.timeparse import parse_utc
 from detector.tables import load_table
 
-TABLES = ("DeviceNetworkEvents", "DeviceInfo")
+TABLES = ("DeviceNetworkEvents", "DeviceInfo", "DeviceFileEvents")
+KNOWN = (*TABLES, "DeviceProcessEvents")
 
 # column -> Kusto type, in Microsoft's order
-COLUMNS: dict[str, dict[str, str]] = {table: load_table(table).columns for table in TABLES}
+COLUMNS: dict[str, dict[str, str]] = {table: load_table(table).columns for table in KNOWN}
 
 SCHEMAS: dict[str, pa.Schema] = {table: types.arrow_schema(columns) for table, columns in COLUMNS.items()}
 
@@ -35,12 +40,12 @@ _REAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 
-def table_name(text: str) -> str | None:
-    """The canonical table name for `text` (case-insensitive), or None."""
-    return next((t for t in TABLES if t.lower() == text.strip().lower()), None)
+def table_name(text: str, tables: tuple[str, ...] = TABLES) -> str | None:
+    """The canonical name in `tables` (default: those ingest writes) for `text` (case-insensitive), or None."""
+    return next((t for t in tables if t.lower() == text.strip().lower()), None)
 
 
-_NAME_CACHE: dict[str, dict[str, str | None]] = {table: {} for table in TABLES}
+_NAME_CACHE: dict[str, dict[str, str | None]] = {table: {} for table in KNOWN}
 
 
 def column_name(table: str, text: str) -> str | None:

@@ -6,7 +6,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from detector.ingest.schema import TABLES
+
 SAMPLES_PER_FILE = 5
+
+# The per-table columns of the rendered summary (one per table ingest writes): a short heading each, its width.
+_SHORT = {
+    t: {"DeviceNetworkEvents": "NetEvents", "DeviceInfo": "DevInfo"}.get(t, t.removeprefix("Device")) for t in TABLES
+}
+_WIDTH = {t: max(8, len(head)) for t, head in _SHORT.items()}
 
 
 @dataclass(frozen=True)
@@ -105,22 +113,23 @@ class IngestSummary:
         lines = [f"detector ingest --from {self.fmt}: {len(self.files)} input file(s) into {self.out}"]
         if self.files:
             width = max(40, *(len(f.file) for f in self.files))
-            lines.append(
-                f"  {'file':<{width}} {'read':>9} {'NetEvents':>9} {'DevInfo':>8} {'skipped':>9} {'rejected':>8}"
-            )
+            heads = "".join(f" {_SHORT[t]:>{_WIDTH[t]}}" for t in TABLES)
+            lines.append(f"  {'file':<{width}} {'read':>9}{heads} {'skipped':>9} {'rejected':>8}")
+
+            def counts(written: Counter) -> str:
+                return "".join(f" {written[t]:>{_WIDTH[t]},}" for t in TABLES)
+
             for f in self.files:
                 lines.append(
-                    f"  {f.file:<{width}} {f.read:>9,} {f.written['DeviceNetworkEvents']:>9,} "
-                    f"{f.written['DeviceInfo']:>8,} {sum(f.skipped.values()):>9,} {f.rejected:>8,}"
-                    + ("  FAILED" if f.failed else "  (stopped early)" if f.error else "")
+                    f"  {f.file:<{width}} {f.read:>9,}{counts(f.written)} {sum(f.skipped.values()):>9,} "
+                    f"{f.rejected:>8,}" + ("  FAILED" if f.failed else "  (stopped early)" if f.error else "")
                 )
-            written = self.written
             lines.append(
-                f"  {'total':<{width}} {self.read:>9,} {written['DeviceNetworkEvents']:>9,} "
-                f"{written['DeviceInfo']:>8,} {sum(self.skipped.values()):>9,} {self.rejected:>8,}"
+                f"  {'total':<{width}} {self.read:>9,}{counts(self.written)} {sum(self.skipped.values()):>9,} "
+                f"{self.rejected:>8,}"
             )
         if self.skipped:
-            lines.append("skipped (not rows of DeviceNetworkEvents/DeviceInfo):")
+            lines.append(f"skipped (not rows of {'/'.join(TABLES)}):")
             lines.extend(f"  {count:>9,}  {reason}" for reason, count in self.skipped.most_common())
         rejecting = [f for f in self.files if f.rejected]
         if rejecting:

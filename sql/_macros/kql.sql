@@ -19,8 +19,12 @@
 {#- isempty() on a number: null (semantics 3). -#}
 {% macro isempty_number(col) -%} ({{ col }} IS NULL) {%- endmacro %}
 
-{#- startswith ignores case (semantics 2); the pattern is escaped for LIKE. -#}
-{% macro startswith_ci(col, prefix) -%} (lower({{ col }}) LIKE {{ like_prefix(prefix | lower) }}) {%- endmacro %}
+{#- startswith ignores case (semantics 2); the pattern is escaped for LIKE. A prefix without letters needs no case
+    folding, and the column is compared as it is (several times faster: no lower() per row). -#}
+{% macro startswith_ci(col, prefix) -%}
+{%- if prefix.lower() == prefix.upper() -%} ({{ col }} LIKE {{ like_prefix(prefix) }})
+{%- else -%} (lower({{ col }}) LIKE {{ like_prefix(prefix | lower) }}) {%- endif -%}
+{%- endmacro %}
 
 {#- ago(span): one instant, `now`, for the whole query (semantics 5). The span is written in hours at most, so
     no engine adds a calendar day (23 or 25 hours across a daylight-saving change). -#}
@@ -67,8 +71,14 @@ translate({{ col }}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
 {#- tolower(s): Unicode lower case; "" stays "". -#}
 {% macro tolower(col) -%} lower({{ col }}) {%- endmacro %}
 
-{#- s =~ "value": equal ignoring (ASCII) case. The value is a literal of the template. -#}
-{% macro eq_ci(col, value) -%} ({{ fold_ascii(col) }} = {{ fold(value) | lit }}) {%- endmacro %}
+{#- s =~ "value": equal ignoring (ASCII) case. The value is a literal of the template. For an ASCII value,
+    lower(s) = value is implied (a folded s equal to ASCII text is ASCII itself), and it goes first: a cheap filter
+    before translate() (several times faster on large tables; the same rows). -#}
+{% macro eq_ci(col, value) -%}
+{%- set folded = fold(value) -%}
+{%- if folded.isascii() -%} (lower({{ col }}) = {{ folded | lit }} AND {{ fold_ascii(col) }} = {{ folded | lit }})
+{%- else -%} ({{ fold_ascii(col) }} = {{ folded | lit }}) {%- endif -%}
+{%- endmacro %}
 
 {#- s in~ (list parameter): in ignoring (ASCII) case; an empty list matches nothing. -#}
 {% macro in_ci_list(col, list_param) -%}
