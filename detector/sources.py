@@ -31,9 +31,7 @@ class Table:
 def resolve(rule: Rule, data: str | Path | None, overrides: dict[str, str] | None = None) -> dict[str, Table]:
     """Map each table the rule reads to its Parquet files, local or in a data lake (s3://...)."""
     overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(rule.tables))
-    if unknown:
-        raise SourceError(f"--table {unknown[0]}: the rule reads no such table (it reads {', '.join(rule.tables)})")
+    check_mapping(rule, overrides, "--table")
     data = None if data is None else str(data)
     if data is not None and not store_for(data).is_dir(data):
         raise SourceError(f"--data {data}: no such folder")
@@ -46,6 +44,13 @@ def resolve(rule: Rule, data: str | Path | None, overrides: dict[str, str] | Non
         else:
             raise SourceError(f"table {name}: give --data DIR or --table {name}=PATH")
     return tables
+
+
+def check_mapping(rule: Rule, mapping: dict[str, str], label: str = "table") -> None:
+    """Every table a mapping names must be one the rule reads."""
+    unknown = sorted(set(mapping) - set(rule.tables))
+    if unknown:
+        raise SourceError(f"{label} {unknown[0]}: the rule reads no such table (it reads {', '.join(rule.tables)})")
 
 
 def _from_data_dir(name: str, data: str) -> Table:

@@ -99,9 +99,7 @@ class DuckDBEngine:
         """Typed views over tables already in the connection (`mapping`: rule table -> the user's table, default
         the same name). Returns rule table -> view name."""
         self.rule = rule
-        unknown = sorted(set(mapping) - set(rule.tables))
-        if unknown:
-            raise SourceError(f"table {unknown[0]}: the rule reads no such table (it reads {', '.join(rule.tables)})")
+        sources.check_mapping(rule, mapping)
         views = {}
         for name in rule.tables:
             where = mapping.get(name, name)

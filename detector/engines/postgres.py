@@ -322,9 +322,7 @@ class PostgresEngine:
         """Typed temporary views over the user's tables (`mapping`: rule table -> `table` or `schema.table`, default
         the rule table's own name on the search path). Returns rule table -> view name."""
         self.rule = rule
-        unknown = sorted(set(mapping) - set(rule.tables))
-        if unknown:
-            raise SourceError(f"table {unknown[0]}: the rule reads no such table (it reads {', '.join(rule.tables)})")
+        sources.check_mapping(rule, mapping)
         views = {}
         for name in rule.tables:
             schema, table, found = self._describe(name, mapping.get(name, name))
