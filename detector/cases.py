@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +261,3 @@ def first_difference(expected: list[str], actual: list[str]) -> str | None:
     if len(expected) > len(actual):
         return f"missing record {len(actual) + 1}: {expected[len(actual)]}"
     return f"unexpected record {len(expected) + 1}: {actual[len(expected)]}"
-
-
-def now_of(case: Case) -> str | datetime:
-    return case.now

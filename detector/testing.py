@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +42,3 @@ def check_case(rule: Rule, case: Case, *, engine: str = "duckdb", workdir: Path,
     except DetectorError as exc:
         difference = f"error: {exc}"
     return CaseResult(case, engine, difference is None, difference, time.perf_counter() - start)
-
-
-def check_cases(rule: Rule, cases: list[Case], *, engine: str = "duckdb", **options: Any) -> list[CaseResult]:
-    with tempfile.TemporaryDirectory(prefix="detector-test-") as tmp:
-        return [check_case(rule, c, engine=engine, workdir=Path(tmp), **options) for c in cases]
