@@ -21,10 +21,11 @@ the values inside a set is.
 
 Scalar columns are compared as typed values (the expected value is a literal cast to the column's type).
 A `dynamic` column (a set, a list of objects, JSON text) is compared as a canonical JSON text computed by the
-engine on both sides (`_FORMS` below): where the engine has a JSON type, both the actual value and the expected
-JSON text go through it (DuckDB's json, PostgreSQL's jsonb, Snowflake's VARIANT, BigQuery's JSON, Trino's JSON),
-so formatting and, where the type sorts them, key order cannot make a difference; where it has none (Spark,
-ClickHouse), the engine's own serialiser writes the actual value and the expected text is written in that
+engine on both sides (`FORMS`, detector/selfcheck_forms.py): where the engine has a JSON type, both the actual
+value and the expected JSON text go through it (DuckDB's json, PostgreSQL's jsonb, Snowflake's VARIANT,
+BigQuery's JSON, Trino's JSON), so formatting and, where the type sorts them, key order cannot make a
+difference; where it has none (Spark, ClickHouse), the engine's own serialiser writes the actual value and the
+expected text is written in that
 serialiser's format (compact, keys in output order, its escapes), which the tests here check by execution.
 
 Where the engine has temporary tables (views on Spark and Databricks), each relation is one statement and the
@@ -35,15 +36,15 @@ never splits) for engines whose API runs one statement at a time (Spark, JDBC-st
 
 Every value reaches SQL as a literal built by sqlglot (detector/render.sql_value, detector/literals.py); names
 are quoted by sqlglot. The per-dialect SQL forms used only here (temporary relations, literal rows, the
-canonical JSON text) are the small table `_FORMS`; the rule's own forms stay in detector/dialects.py.
+canonical JSON text) are the small table `FORMS` (detector/selfcheck_forms.py); the rule's own forms stay in
+detector/dialects.py.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,6 +61,7 @@ from detector.output import iso
 from detector.params import bind, parse_instant
 from detector.render import sql_value
 from detector.rule import Rule
+from detector.selfcheck_forms import FORMS
 
 # The columns of the final query, in order.
 RESULT_COLUMNS = ("case_name", "result", "expected_records", "actual_records", "first_difference")
@@ -68,140 +70,6 @@ RESULT_COLUMNS = ("case_name", "result", "expected_records", "actual_records", "
 # (its documented "maximum unresolved query length"), Trino at its `query.max-length` (default 1,000,000).
 TEXT_LIMITS = {"bigquery": 1_024_000, "trino": 1_000_000}
 _CONCAT_ARGS = 50
-
-
-# ---- the canonical JSON text of an expected value, per engine ----------------------------------------------------
-
-
-def _json(value: Any) -> str:
-    """Compact JSON, keys in the record's order, non-ASCII kept (as `detector run --format jsonl` writes it)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
-
-
-def _upper_hex(text: str) -> str:
-    """`\\u001f` -> `\\u001F`: Spark's (Jackson's) and ClickHouse's JSON writers spell escapes in upper case.
-    Escapes are read left to right, each whole, so an escaped backslash followed by `u001f` is left alone."""
-
-    def fix(match: re.Match) -> str:
-        escape = match.group(1)
-        return "\\u" + escape[1:].upper() if len(escape) == 5 else "\\" + escape
-
-    return _ESCAPE.sub(fix, text)
-
-
-def _spark_text(value: Any) -> str:
-    # The actual side is to_json(named_struct('v', x), map('ignoreNullFields', 'false')): wrapped in {"v": ...}.
-    return _upper_hex('{"v":' + _json(value) + "}")
-
-
-def _clickhouse_text(value: Any) -> str:
-    # toJSONString: upper-case hex escapes, U+2028 and U+2029 escaped (for JavaScript), '/' kept (a setting).
-    return _upper_hex(_json(value)).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def _lower_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k.lower(): _lower_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_lower_keys(v) for v in value]
-    return value
-
-
-def _trino_text(value: Any) -> str:
-    # Trino folds names to lower case, row field names included: CAST(row AS JSON) writes lower-case keys.
-    return _json(_lower_keys(value))
-
-
-@dataclass(frozen=True)
-class Form:
-    """How the self-check is written for one engine."""
-
-    # A statement creating the temporary relation {name} from {query}; None: the engine has no temporary tables
-    # (the whole check is one statement of CTEs).
-    temporary: str | None
-    # Literal rows: "values" ((VALUES ...) AS v(c1, ...)), "unnest" (BigQuery: UNNEST of a typed array of
-    # structs), "clickhouse" (the values() table function, typed by a structure string).
-    rows: str
-    # A dynamic value as a comparable value: the actual column {x}, the expected JSON text {x} (a string).
-    actual: str
-    expected: str
-    # The expected JSON text, from the expected value.
-    text: Callable[[Any], str] = _json
-    # A comparable dynamic value as text, to show it.
-    show: str = "{x}"
-    drop: str | None = None  # run before `temporary`, so the script can run twice in one session
-    # Cast the actual scalar columns to the rule's declared types before comparing (ClickHouse: count() is
-    # UInt64, and its set operations and GROUP BY keys do not unify UInt64 with Int64).
-    cast_actual: bool = False
-    settings: str = ""  # appended to the final query
-    session: tuple[str, ...] = ()  # statements that open the script (session settings)
-
-
-_TEMP_TABLE = "CREATE TEMPORARY TABLE {name} AS\n{query}"
-_SPARK = Form(
-    temporary="CREATE OR REPLACE TEMPORARY VIEW {name} AS\n{query}",
-    rows="values",
-    actual="to_json(named_struct('v', {x}), map('ignoreNullFields', 'false'))",
-    expected="{x}",
-    text=_spark_text,
-)
-
-_FORMS: dict[str, Form] = {
-    "duckdb": Form(
-        temporary="CREATE OR REPLACE TEMPORARY TABLE {name} AS\n{query}",
-        rows="values",
-        actual="CAST(to_json({x}) AS VARCHAR)",
-        expected="CAST(json({x}) AS VARCHAR)",
-    ),
-    "snowflake": Form(
-        # No "OR REPLACE" and no DROP: both resolve a permanent table of the same name when no temporary one
-        # exists. A VARIANT compares by value (an object's keys in any order); TO_JSON only shows it.
-        temporary=_TEMP_TABLE,
-        rows="values",
-        actual="TO_VARIANT({x})",
-        expected="PARSE_JSON({x})",
-        show="TO_JSON({x})",
-    ),
-    "bigquery": Form(
-        temporary=None,
-        rows="unnest",
-        actual="TO_JSON_STRING(TO_JSON({x}))",
-        expected="TO_JSON_STRING(PARSE_JSON({x}))",
-    ),
-    "spark": _SPARK,
-    "databricks": _SPARK,
-    "trino": Form(
-        temporary=None,
-        rows="values",
-        actual="json_format(json_parse(json_format(CAST({x} AS JSON))))",
-        expected="json_format(json_parse({x}))",
-        text=_trino_text,
-    ),
-    "postgres": Form(
-        temporary=_TEMP_TABLE,
-        drop="DROP TABLE IF EXISTS pg_temp.{name}",  # pg_temp: never a permanent table
-        rows="values",
-        actual="CAST(to_jsonb({x}) AS TEXT)",
-        expected="CAST(CAST({x} AS JSONB) AS TEXT)",
-    ),
-    "clickhouse": Form(
-        temporary="CREATE TEMPORARY TABLE {name} ENGINE = Memory AS\n{query}",
-        drop="DROP TEMPORARY TABLE IF EXISTS {name}",
-        rows="clickhouse",
-        actual="toJSONString({x})",
-        expected="{x}",
-        text=_clickhouse_text,
-        cast_actual=True,
-        # join_use_nulls as in the rule; the JSON writer settings fix the format _clickhouse_text writes.
-        settings="SETTINGS join_use_nulls = 1, output_format_json_escape_forward_slashes = 0, "
-        "output_format_json_quote_64bit_integers = 0",
-        # The final query reads every case's records: longer than the default 256 KiB a query may have.
-        session=("SET max_query_size = 16777216",),
-    ),
-}
 
 
 # ---- the script -------------------------------------------------------------------------------------------------
@@ -293,7 +161,7 @@ class _Writer:
     def __init__(self, rule: Rule, dialect: dialects.Dialect):
         self.rule = rule
         self.d = dialect
-        self.form = _FORMS[dialect.name]
+        self.form = FORMS[dialect.name]
 
     # -- names, literals, types --
 
