@@ -16,7 +16,7 @@ from detector import selfcheck
 from detector.cases import load_cases
 from detector.commands import common
 from detector.dialects import EXPORT_DIALECTS
-from detector.engines import ENGINES
+from detector.engines import ENGINES, engine_class
 from detector.errors import ParamError, RuleError
 from detector.output import atomic_file
 from detector.render import validate
@@ -80,6 +80,12 @@ def test(
     for name in engines:
         if name not in ENGINES:
             raise ParamError("--engine", f"{name!r} is not one of {', '.join(ENGINES)}")
+        if getattr(engine_class(name), "IN_DATABASE", False):  # the cases' rows are files; it reads a database
+            raise ParamError(
+                "--engine",
+                f"{name} runs rules on tables already in a database, not on the cases' files: check the cases there "
+                f"with their self-check script, `detector test RULE --dialect {name} --script` (docs/export.md)",
+            )
     loaded, broken = load_all(common.dirs(rules_dir))
     wanted = rules or sorted(set(loaded) | set(broken))
     for slug in wanted:
