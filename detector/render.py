@@ -34,6 +34,16 @@ RULE_MACROS = "_filters.sql"  # optional, per rule: predicates the rule repeats
 
 
 @dataclass(frozen=True)
+class PartialInput:
+    """Where a stateful run's partial comes from (detector/incremental.py): the stored summaries of the files
+    wholly inside its window (Parquet paths), and a relation of the typed rows of the files that cross the window's
+    edge (None: no such file), summarized here with the exact window predicate."""
+
+    stored: tuple[str, ...] = ()
+    crossing: str | None = None
+
+
+@dataclass(frozen=True)
 class Rendered:
     sql: str
     stages: tuple[str, ...]  # CTE names, in order
@@ -86,6 +96,8 @@ def render(
     tail: str | None = None,
     plan: str | None = None,
     extra: dict | None = None,
+    partials: dict[str, PartialInput] | None = None,
+    start: tuple[str, str] | None = None,
 ) -> Rendered:
     """The rule as one SQL statement.
 
@@ -97,6 +109,9 @@ def render(
     plan:    a plan of the rule (rule.toml [plans]; None = its default_plan) or `straight` (the KQL as written,
              one CTE per stage; what `explain` counts). The repository tests check every plan gives the same rows.
     extra:   more names for the templates (explain views get `entity`).
+    partials: for a stateful run, where each of the rule's partials (rule.toml [state.partials]) comes from; None:
+             `partial(NAME)` summarizes the table's rows inside the window right here (a stateless run).
+    start:   (stage, relation): the chain starts at that stage, whose rows are the relation's (`--new-only`).
     """
     env = _environment(str(rule.folder), dialect)
     target = dialects.get(dialect)
@@ -109,6 +124,11 @@ def render(
     if last not in names:
         raise RuleError(f"{rule.slug}: no stage named {last!r}")
     chain = stages[: names.index(last) + 1]
+    if start is not None:
+        first = names.index(start[0])
+        if first > names.index(last):
+            raise RuleError(f"{rule.slug}: stage {start[0]!r} comes after {last!r}")
+        chain = chain[first:]
 
     def checked_source(table: str) -> str:
         if table not in rule.tables:
@@ -140,6 +160,7 @@ def render(
         return name
 
     context = {**base, **(extra or {}), "ref": ref}
+    context["partial"] = lambda name: _partial(env, context, rule, target, name, (partials or {}).get(name), partials)
     try:
         context["kql"] = env.get_template(MACROS).make_module(context)
         if (rule.folder / RULE_MACROS).is_file():
@@ -151,7 +172,10 @@ def render(
     for stage in chain:
         current.append(stage.name)
         try:
-            body = env.get_template(stage.file).render(context).strip()
+            if start is not None and stage.name == start[0]:
+                body = f"-- {stage.title}: the rows of {start[1]}\nSELECT * FROM {start[1]}"
+            else:
+                body = env.get_template(stage.file).render(context).strip()
         except TemplateError as exc:
             raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: {exc}") from exc
         except RuleError as exc:  # ref() / source() naming something that is not there
@@ -180,6 +204,44 @@ def render(
     if target.settings:
         sql += "\n" + target.settings
     return Rendered(sql=_finish(sql, target), stages=tuple(done))
+
+
+def _partial(
+    env: SandboxedEnvironment,
+    context: dict,
+    rule: Rule,
+    target: dialects.Dialect,
+    name: str,
+    given: PartialInput | None,
+    partials: dict | None,
+) -> str:
+    """`partial(NAME)`: a relation of the partial's rows (the union of per-file summaries). Stateless: the partial's
+    template over the table's rows inside its window. Stateful: the stored summaries, plus the template over the
+    rows of the files that cross the window's edge, with the same predicate."""
+    spec = rule.state.partials.get(name) if rule.state else None
+    if spec is None:
+        raise RuleError(f"partial({name!r}) is not a partial in rule.toml [state.partials]")
+    time = sql_identifier(spec.time, target.sqlglot)
+    inside = f"{time} > ({context['now']} - {context['param'](spec.window)})"
+
+    def summarize(relation: str, where: str) -> str:
+        rows = f"(SELECT * FROM {relation} WHERE {where}) AS rows"
+        try:
+            return env.get_template(spec.file).render({**context, "rows": rows}).strip()
+        except TemplateError as exc:
+            raise RuleError(f"{rule.folder / spec.file}: {exc}") from exc
+
+    if partials is None:  # stateless
+        return f"(\n{summarize(context['source'](spec.table), inside)}\n)"
+    parts = []
+    if given is not None and given.stored:
+        files = ", ".join(literal(f).sql(dialect=target.sqlglot) for f in given.stored)
+        parts.append(f"SELECT * FROM read_parquet([{files}])")
+    if given is not None and given.crossing is not None:
+        parts.append(summarize(given.crossing, inside))
+    if not parts:  # no file of the table has rows inside the window
+        parts.append(summarize(context["source"](spec.table), "FALSE"))
+    return "(\n" + "\nUNION ALL BY NAME\n".join(f"({p})" for p in parts) + "\n)"
 
 
 def _names(target: dialects.Dialect, values: dict) -> dict:

@@ -84,6 +84,31 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Partial:
+    """A stage computed per source file and kept in a run's state (rule.toml [state.partials.NAME]): the template
+    `file` summarizes the rows `{{ rows }}` of `table` whose `time` column is inside the `window` (a duration
+    parameter, counted back from `now`); the plan's templates read the union of every file's summary through
+    `{{ partial('NAME') }}` and combine it. `params`: the parameters the template reads (the state is kept per
+    value of these)."""
+
+    name: str
+    table: str
+    file: str
+    time: str
+    window: str
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """How a stateful run (`--state DIR`) works for this rule (rule.toml [state])."""
+
+    plan: str  # the plan a stateful run executes; its templates read the partials
+    partials: dict[str, Partial]
+    identity: tuple[str, ...] = ()  # `--new-only`: the flat-row columns that identify an alert across runs
+
+
+@dataclass(frozen=True)
 class ExplainView:
     title: str
     file: str
@@ -113,6 +138,7 @@ class Rule:
     plans: dict[str, dict] = field(default_factory=dict)
     default_plan: str = "straight"
     explain_views: tuple[ExplainView, ...] = ()
+    state: StateSpec | None = None
 
     def plan(self, name: str | None = None) -> tuple[Stage, ...]:
         """The stages of an execution plan. `straight` is the KQL as written, one CTE per let and stage (what
@@ -265,7 +291,17 @@ def _build(folder: Path, raw: dict) -> Rule:
         plans={name: dict(spec) for name, spec in raw.get("plans", {}).items()},
         default_plan=raw.get("default_plan", "straight"),
         explain_views=tuple(ExplainView(**v) for v in raw.get("explain", ())),
+        state=_state(raw["state"]) if "state" in raw else None,
     )
+
+
+def _state(spec: dict) -> StateSpec:
+    partials = {
+        name: Partial(name=name, table=p["table"], file=p["file"], time=p["time"], window=p["window"],
+                      params=tuple(p.get("params", ())))  # fmt: skip
+        for name, p in spec.get("partials", {}).items()
+    }
+    return StateSpec(plan=spec["plan"], partials=partials, identity=tuple(spec.get("identity", ())))
 
 
 def _output_columns(where: Path, spec: dict) -> dict[str, str]:
@@ -365,7 +401,39 @@ def _check(rule: Rule) -> None:
     for view in rule.explain_views:
         if not (rule.folder / view.file).is_file():
             fail(f"explain view {view.title!r} names missing template {view.file}")
+    if rule.state is not None:
+        _check_state(rule, fail)
     _check_template_syntax(rule)
+
+
+def _check_state(rule: Rule, fail: Any) -> None:
+    state = rule.state
+    assert state is not None
+    if state.plan not in rule.plans:
+        fail(f"[state] plan {state.plan!r} is not one of the rule's [plans] ({', '.join(rule.plans) or 'none'})")
+    if not state.partials:
+        fail("[state] declares no [state.partials.NAME]")
+    for p in state.partials.values():
+        where = f"[state.partials.{p.name}]"
+        if p.table not in rule.tables:
+            fail(f"{where} table {p.table!r} is not a table the rule reads")
+        elif rule.tables[p.table].get(p.time) != "datetime":
+            fail(f"{where} time {p.time!r} is not a datetime column of {p.table}")
+        window = rule.params.get(p.window)
+        if window is None or window.type != "duration" or window.default is None:
+            fail(f"{where} window {p.window!r} is not a duration parameter with a default")
+        for name in p.params:
+            if name not in rule.params:
+                fail(f"{where} params: {name!r} is not a parameter of the rule")
+        if not (rule.folder / p.file).is_file():
+            fail(f"{where} names missing template {p.file}")
+    if state.identity:
+        if rule.output.flat is None:
+            fail("[state] identity needs the rule's flat rows ([output.flat])")
+        else:
+            for column in state.identity:
+                if column not in rule.output.flat.columns:
+                    fail(f"[state] identity column {column} is not a column of [output.flat]")
 
 
 def _check_template_syntax(rule: Rule) -> None:
@@ -375,6 +443,7 @@ def _check_template_syntax(rule: Rule) -> None:
     files = {s.file for s in rule.stages} | {v.file for v in rule.explain_views}
     files |= {f for spec in rule.plans.values() for f in spec.get("replace", {}).values()}
     files |= {"_filters.sql"} if (rule.folder / "_filters.sql").is_file() else set()
+    files |= {p.file for p in rule.state.partials.values()} if rule.state else set()
     env = jinja2.Environment()
     for file in sorted(files):
         try:
