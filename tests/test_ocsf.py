@@ -10,15 +10,14 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jsonschema  # the dev extra: validation is never skipped
+import ocsf_json_schema
 import pytest
 from helpers import SEED, invoke
 
 from detector import ocsf
 from detector.errors import DetectorError, RuleError
 from detector.rule import load_all, load_folder, load_rule
-
-jsonschema = pytest.importorskip("jsonschema")
-ocsf_json_schema = pytest.importorskip("ocsf_json_schema")
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "data" / "sample"
