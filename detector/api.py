@@ -110,7 +110,21 @@ def resolve_now(rule: Rule, engine: Engine, names: dict[str, str], now: str | da
     return parse_instant("now", now)
 
 
-def run_table(
+@dataclass(frozen=True)
+class Result:
+    """A run's records and the instant it ran at (`now` resolved: the current time, `latest` or the one given)."""
+
+    table: pa.Table
+    now: datetime
+
+
+def run_table(rule: str | Rule | None = None, **kwargs: Any) -> pa.Table:
+    """Run a rule and return its result as Arrow (the rule's output columns, or its flat rows); the arguments are
+    run_result's."""
+    return run_result(rule, **kwargs).table
+
+
+def run_result(
     rule: str | Rule | None = None,
     *,
     data: str | Path | None = None,
@@ -123,8 +137,8 @@ def run_table(
     rules_dirs: tuple[str, ...] = (),
     progress: Callable[[float], None] | None = None,
     **engine_options: Any,
-) -> pa.Table:
-    """Run a rule and return its result as Arrow (the rule's output columns, or its flat rows).
+) -> Result:
+    """Run a rule: its result as Arrow (the rule's output columns, or its flat rows) and the instant it ran at.
 
     rule: a slug (None while exactly one rule is installed) or a loaded Rule.
     data / tables: a folder, or table name -> Parquet file, folder or glob (local or s3://).
@@ -137,7 +151,7 @@ def run_table(
     with session(
         rule, data=data, tables=tables, now=now, params=params, engine=engine, rules_dirs=rules_dirs, **engine_options
     ) as s:
-        return s.execute(progress, flat=flat, plan=plan)
+        return Result(s.execute(progress, flat=flat, plan=plan), s.bindings.now)
 
 
 def run_rule(rule: str | Rule | None = None, **kwargs: Any) -> list[dict]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from detector import types
+from detector import ocsf, types
 from detector.errors import RuleError
 from detector.kql import join_names
 from detector.paths import sql_root
@@ -81,6 +81,7 @@ class Output:
     record_noun: str = "record"
     row_noun: str = "row"
     table_columns: tuple[str, ...] = ()  # what `--format table` shows (default: every column)
+    ocsf: tuple[tuple[str, str], ...] = ()  # [output.ocsf]: (OCSF path, record column) for `--format ocsf`
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Rule:
     output: Output
     clock: tuple[str, str]  # (table, column) whose newest value `--now latest` takes
     version: str = "1"
+    severity: str | None = None  # OCSF's severity name (detector.ocsf.SEVERITY_NAMES); None: not declared
     mitre: tuple[dict, ...] = ()
     event_coverage: tuple[dict, ...] = ()
     exclusions: tuple[dict, ...] = ()
@@ -241,6 +243,7 @@ def _build(folder: Path, raw: dict) -> Rule:
         record_noun=out.get("record_noun", "record"),
         row_noun=out.get("row_noun", "row"),
         table_columns=tuple(out.get("table_columns", ())),
+        ocsf=_ocsf_mapping(where, out.get("ocsf", {})),
     )
     clock_table, _, clock_column = raw.get("clock", "").partition(".")
     return Rule(
@@ -251,6 +254,7 @@ def _build(folder: Path, raw: dict) -> Rule:
         author=raw["author"],
         source_url=raw["source_url"],
         version=str(raw.get("version", "1")),
+        severity=raw.get("severity"),
         params={name: Param(name=name, **spec) for name, spec in raw.get("params", {}).items()},
         tables=tables,
         reads=reads,
@@ -266,6 +270,45 @@ def _build(folder: Path, raw: dict) -> Rule:
         default_plan=raw.get("default_plan", "straight"),
         explain_views=tuple(ExplainView(**v) for v in raw.get("explain", ())),
     )
+
+
+def _ocsf_mapping(where: Path, spec: dict, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """[output.ocsf]: `"OCSF.path" = "Column"` pairs in order; nested tables (unquoted dotted keys) read as paths."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in spec.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            pairs += _ocsf_mapping(where, value, path + ".")
+        elif isinstance(value, str):
+            pairs.append((path, value))
+        else:
+            raise RuleError(f'{where}: [output.ocsf] "{path}" must name a record column (a string)')
+    return tuple(pairs)
+
+
+def _check_ocsf(rule: Rule, fail: Callable[[str], None]) -> None:
+    """`severity` is one of OCSF's names; every [output.ocsf] path is a finding field detector.ocsf fills, and its
+    column an output column of a type that fits (a list column's elements are checked when records are written)."""
+    if rule.severity is not None and rule.severity not in ocsf.SEVERITY_NAMES:
+        fail(f"severity {rule.severity!r} is not an OCSF severity (one of {', '.join(ocsf.SEVERITY_NAMES)})")
+    columns = rule.output.nested.columns
+    mapping = dict(rule.output.ocsf)
+    for path, column in rule.output.ocsf:
+        key = f'[output.ocsf] "{path}" = "{column}"'
+        if path in ocsf.ARRAYS:
+            if columns.get(column) != "dynamic":
+                fail(f"{key}: {column} is not a list (dynamic) output column")
+            continue
+        if path not in ocsf.TARGETS:
+            fail(f"{key}: unknown OCSF path (known: {', '.join([*ocsf.TARGETS, *ocsf.ARRAYS])})")
+        array = path.partition("[].")[0] + "[]" if "[]." in path else None
+        if array in mapping:
+            continue  # the field of an element of the list column
+        if column not in columns:
+            fail(f"{key}: {column} is not an output column")
+        fits = ocsf.KUSTO_TYPES[ocsf.TARGETS[path]]
+        if columns[column] not in fits:
+            fail(f"{key}: {column} is {columns[column]}, OCSF wants {' or '.join(fits)} there")
 
 
 def _output_columns(where: Path, spec: dict) -> dict[str, str]:
@@ -365,6 +408,7 @@ def _check(rule: Rule) -> None:
     for view in rule.explain_views:
         if not (rule.folder / view.file).is_file():
             fail(f"explain view {view.title!r} names missing template {view.file}")
+    _check_ocsf(rule, fail)
     _check_template_syntax(rule)
 
 
