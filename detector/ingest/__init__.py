@@ -34,14 +34,17 @@ from pathlib import Path
 from detector.errors import ParamError
 from detector.ingest import readers
 from detector.ingest.base import FileError, Reader, Reject, Row, Skip
+from detector.ingest.capture import Capture
 from detector.ingest.defender import DefenderCsv, DefenderJsonl, DefenderStream
+from detector.ingest.defender_api import DefenderApi
 from detector.ingest.iptype import classify_ip, normalize_ip
 from detector.ingest.schema import SCHEMAS, TABLES, table_name
 from detector.ingest.summary import Device, FileSummary, IngestSummary, RejectedRow
 from detector.ingest.sysmon import Sysmon, company_from_path, load_assets
 from detector.ingest.writer import PartWriter, source_key
 
-FORMATS = ("defender-csv", "defender-jsonl", "defender-stream", "sysmon")
+FORMATS = ("defender-csv", "defender-jsonl", "defender-api", "defender-stream", "defender-capture", "sysmon")
+_TABLE_FORMATS = ("defender-csv", "defender-jsonl", "defender-api")  # --table applies to these
 PROGRESS_EVERY = 10_000
 
 Progress = Callable[[str, int], None]
@@ -106,16 +109,20 @@ def _reader(fmt: str, table: str | None, assets: Path | None) -> Reader:
         forced = table_name(table)
         if forced is None:
             raise ParamError("--table", f"{table!r} is not one of {', '.join(TABLES)}")
-        if fmt not in ("defender-csv", "defender-jsonl"):
-            raise ParamError("--table", f"applies to defender-csv and defender-jsonl, not {fmt}")
+        if fmt not in _TABLE_FORMATS:
+            raise ParamError("--table", f"applies to {', '.join(_TABLE_FORMATS)}, not {fmt}")
     if assets is not None and fmt != "sysmon":
         raise ParamError("--assets", f"applies to --from sysmon only, not {fmt}")
     if fmt == "defender-csv":
         return DefenderCsv(forced)
     if fmt == "defender-jsonl":
         return DefenderJsonl(forced)
+    if fmt == "defender-api":
+        return DefenderApi(forced)
     if fmt == "defender-stream":
         return DefenderStream()
+    if fmt == "defender-capture":
+        return Capture()
     return Sysmon(load_assets(Path(assets)) if assets is not None else None)
 
 

@@ -206,6 +206,14 @@ class DefenderStream(Reader):
                 continue
             yield from self._document(document, number)
 
+    def message(self, data: bytes, where: int) -> Iterator[Item]:
+        """The items of one Event Hub message's body (as Event Hubs Capture stores it), reported at `where`."""
+        document, problem = _json_object(data)
+        if problem:
+            yield Reject(where, problem)
+            return
+        yield from self._document(document, where)
+
     def _documents(self, data: bytes, first_line: int) -> Iterator[Item]:
         try:
             text = data.decode("utf-8")
