@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_ingest import DATA, assert_documented_schema, invoke, rows, utc
+from test_ingest import DATA, assert_documented_schema, cli, invoke, rows, utc
+from typer.testing import CliRunner
 
 from detector.api import run_rule
 from detector.errors import SourceError
-from detector.ingest import defender_api, ingest
+from detector.ingest import FORMATS, defender_api, ingest
 
 NET, INFO, FILES = "DeviceNetworkEvents", "DeviceInfo", "DeviceFileEvents"
 WKS = "wks-fin07.contoso.com"
@@ -332,3 +333,24 @@ def test_capture_without_fastavro_names_the_extra(tmp_path, monkeypatch):
         ingest("defender-capture", [CAPTURE], tmp_path)
     result = invoke("--from", "defender-capture", CAPTURE, "--out", tmp_path)
     assert result.exit_code == 2 and "kql-detector[capture]" in result.output
+
+
+# ---------------------------------------------------------------------------------------------------- docs
+
+
+def test_help_and_readme_show_every_format_with_a_runnable_example(tmp_path):
+    result = CliRunner().invoke(cli(), ["ingest", "--help"], terminal_width=200)
+    text = " ".join(result.output.split())
+    for fmt in FORMATS:
+        assert fmt in text, fmt
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    examples = [line.removeprefix("$ ").split() for line in readme.splitlines() if line.startswith("$ detector ingest")]
+    shown = {example[example.index("--from") + 1] for example in examples}
+    assert shown >= set(FORMATS) - {"sysmon"}  # sysmon's example reads ../shared/realdata
+    for example in examples:
+        fmt, source = example[example.index("--from") + 1], example[example.index("--from") + 2]
+        if fmt != "sysmon":
+            out = tmp_path / fmt
+            assert not ingest(fmt, [Path(__file__).parents[1] / source], out).nothing_read, example
+    for example in ("--from defender-api tests/data/", "--from defender-capture tests/data/"):
+        assert example in text

@@ -6,19 +6,24 @@
 
 Layout: `OUT/DeviceNetworkEvents/date=YYYY-MM-DD/part-KEY-NNNNN.parquet` and the same for DeviceInfo and
 DeviceFileEvents (`TABLES`), one day (UTC, of Timestamp) per folder, every documented column of the table
-(`detector.ingest.schema`). A row's table comes from --table, a Type/Table column, the streaming API's category or
-the columns (see `defender`); DeviceProcessEvents rows are recognised and skipped.
+(`detector.ingest.schema`). A row's table comes from the streaming API's category, --table, a Type/Table column or
+the columns, row by row in a combined (union) export (see `routing`); DeviceProcessEvents rows are recognised and
+skipped.
 
 Formats (`fmt`):
 - `defender-csv`: Advanced Hunting CSV export, or a Sentinel / Log Analytics CSV export (see `defender`).
 - `defender-jsonl`: one Advanced Hunting row per line as a JSON object.
+- `defender-api`: the Advanced Hunting API's JSON response (Schema, Results), or Graph's runHuntingQuery's
+  (see `defender_api`); values typed by the Schema.
 - `defender-stream`: the streaming API's Event Hub messages and Storage-account blobs (folders are walked).
+- `defender-capture`: Event Hubs Capture Avro files of the streaming API's messages (see `capture`; fastavro).
 - `sysmon`: Sysmon 3 / Security 5156 JSON lines from NXLog, Winlogbeat, Logstash (see `sysmon`).
 Inputs may be files or folders (walked), plain, .gz, or .zip (every member).
 
-Streaming: inputs are read line by line and rows are written every `chunk_rows` rows as separate part files, so
-memory does not grow with the input. (The sysmon reader keeps, between its two passes, one dictionary entry per
-process creation and per distinct image path, and one integer per Sysmon 3 connection.)
+Streaming: inputs are read line by line (API documents value by value, Avro files event by event) and rows are
+written every `chunk_rows` rows as separate part files, so memory does not grow with the input. (The sysmon reader
+keeps, between its two passes, one dictionary entry per process creation and per distinct image path, and one
+integer per Sysmon 3 connection; an API document whose Results come before its Schema is held whole.)
 
 Errors: a bad row is rejected, counted and reported with its file and line; a file that cannot be read (missing,
 corrupt, truncated) is reported and the other files are still ingested; rows read before a file broke are kept.
