@@ -91,7 +91,7 @@ class DefenderApi(Reader):
             raise FileError(f"not valid JSON at character {at:,} ({exc.msg})") from None
 
     def _schema(self, value: Any, label: str) -> dict[str, tuple[str | None, str]]:
-        """Column (lower-cased) -> (Kusto type to read as, or None to keep values as given; the declared name)."""
+        """Column -> (the Kusto type to read it as, None to keep its values as given; the declared type)."""
         if not isinstance(value, list):
             raise FileError("Schema is not a list of {Name, Type}")
         declared = {}
