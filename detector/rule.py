@@ -115,6 +115,9 @@ class Rule:
     plans: dict[str, dict] = field(default_factory=dict)
     default_plan: str = "straight"
     explain_views: tuple[ExplainView, ...] = ()
+    # table -> duration parameters: the result depends only on its rows with Timestamp > now - the longest of them
+    # ([tables.NAME] since; lets a run skip lake files wholly older than that)
+    since: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def plan(self, name: str | None = None) -> tuple[Stage, ...]:
         """The stages of an execution plan. `straight` is the KQL as written, one CTE per let and stage (what
@@ -229,9 +232,11 @@ def _load_folder(folder: Path, _mtime: int, _size: int) -> Rule:
 
 def _build(folder: Path, raw: dict) -> Rule:
     where = folder / "rule.toml"
-    tables, reads = {}, {}
+    tables, reads, since = {}, {}, {}
     for name, spec in raw["tables"].items():
         tables[name], reads[name] = _table(where, name, spec)
+        if "since" in spec:
+            since[name] = _since(where, name, spec["since"])
     out = raw["output"]
     flat = out.get("flat")
     output = Output(
@@ -269,6 +274,7 @@ def _build(folder: Path, raw: dict) -> Rule:
         plans={name: dict(spec) for name, spec in raw.get("plans", {}).items()},
         default_plan=raw.get("default_plan", "straight"),
         explain_views=tuple(ExplainView(**v) for v in raw.get("explain", ())),
+        since=since,
     )
 
 
@@ -309,6 +315,14 @@ def _check_ocsf(rule: Rule, fail: Callable[[str], None]) -> None:
         fits = ocsf.KUSTO_TYPES[ocsf.TARGETS[path]]
         if columns[column] not in fits:
             fail(f"{key}: {column} is {columns[column]}, OCSF wants {' or '.join(fits)} there")
+
+
+def _since(where: Path, name: str, value: Any) -> tuple[str, ...]:
+    """[tables.NAME] since = "param" or ["param", ...]: duration parameters (checked in _check)."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise RuleError(f'{where}: [tables.{name}] since must name duration parameters ("lookback" or a list)')
+    return tuple(names)
 
 
 def _output_columns(where: Path, spec: dict) -> dict[str, str]:
@@ -405,6 +419,12 @@ def _check(rule: Rule) -> None:
     table, column = rule.clock
     if table not in rule.tables or column not in rule.tables[table] or rule.tables[table][column] != "datetime":
         fail(f'clock {table}.{column} is not a datetime column the rule reads (clock = "Table.Column")')
+    for name, spans in rule.since.items():
+        for span in spans:
+            if span not in rule.params or rule.params[span].type != "duration":
+                fail(f"[tables.{name}] since: {span!r} is not a duration parameter of the rule")
+        if rule.tables[name].get("Timestamp") != "datetime":
+            fail(f"[tables.{name}] since needs a datetime column Timestamp among the table's columns")
     for view in rule.explain_views:
         if not (rule.folder / view.file).is_file():
             fail(f"explain view {view.title!r} names missing template {view.file}")
