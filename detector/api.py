@@ -111,7 +111,7 @@ def pruned(
     rule: Rule, tables: dict[str, sources.Table], bindings: Bindings, now: datetime | None
 ) -> dict[str, sources.Table]:
     """The tables without the lake files too old for the rule. For `--now latest` (known only once the tables are
-    read) the newest Timestamp the clock table's file statistics record stands in: `now` is at least that, so
+    read) the newest time the clock table's file statistics record stands in: `now` is at least that, so
     pruning from it keeps every file the run could need."""
     if not any(t.newest for t in tables.values()):
         return tables

@@ -5,8 +5,9 @@ through the same code as plain Parquet (sources.Table.files).
 `iceberg:CATALOG_URI#namespace.table` with `pyiceberg` (a SQL catalog URI such as sqlite:////abs/catalog.db, or
 a REST catalog at http(s)://). Where a file list would not give the snapshot's rows exactly (deletion vectors,
 delete files, column mapping, renamed columns, partition values kept out of the files), the table is refused in
-one line rather than read wrongly. Each file also carries the newest Timestamp its statistics record, for
-pruning (prune below). Both libraries are imported only when such a table is named (the `lake` extra).
+one line rather than read wrongly. Each file also carries the newest value of the table's time column its
+statistics record, for pruning (prune below). Both libraries are imported only when such a table is named (the
+`lake` extra).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from urllib.parse import unquote, urlparse
 from detector.errors import DetectorError, SourceError
 from detector.params import parse_instant
 
-TIME_COLUMN = "Timestamp"  # the column rule.toml `since` speaks of
 # Statistics may be truncated (Spark's Delta writer keeps milliseconds) and a naive timestamp's zone is a guess
 # (taken as UTC, as the views do): a day's margin makes pruning safe against both.
 MARGIN = timedelta(days=1)
@@ -34,13 +34,16 @@ def is_lake(location: str) -> bool:
     return location.startswith(("delta:", "iceberg:"))
 
 
-def resolve(name: str, location: str, columns: Iterable[str]) -> tuple[list[str], list[datetime | None]]:
-    """The data files of `location` (delta:... or iceberg:...) and each one's newest Timestamp (None: unknown).
+def resolve(
+    name: str, location: str, columns: Iterable[str], time: str | None = None
+) -> tuple[list[str], list[datetime | None]]:
+    """The data files of `location` (delta:... or iceberg:...) and each one's newest value of the `time` column
+    (None: unknown, or no time column given: rule.toml [tables.NAME] time).
     columns: every column the rule's view of the table exposes (partition and rename checks)."""
     if location.startswith("delta:"):
         path, version = split_version(name, location[len("delta:") :])
-        return delta_files(name, path, version, columns)
-    return iceberg_files(name, location[len("iceberg:") :], columns)
+        return delta_files(name, path, version, columns, time)
+    return iceberg_files(name, location[len("iceberg:") :], columns, time)
 
 
 # ---- Delta Lake ----------------------------------------------------------------------------------------------
@@ -62,7 +65,7 @@ def split_version(name: str, text: str) -> tuple[str, int | datetime | None]:
 
 
 def delta_files(
-    name: str, path: str, version: int | datetime | None, columns: Iterable[str]
+    name: str, path: str, version: int | datetime | None, columns: Iterable[str], time: str | None = None
 ) -> tuple[list[str], list[datetime | None]]:
     deltalake = _import("deltalake", name)
     label = f"delta:{path}"
@@ -86,7 +89,7 @@ def delta_files(
             _check_before(name, label, path, table, version)
     _check_delta(name, label, table, columns)
     files = [_local(u) for u in table.file_uris()]
-    return files, _delta_newest(table, files)
+    return files, _delta_newest(table, files, time)
 
 
 def _check_before(name: str, label: str, path: str, table: Any, at: datetime) -> None:
@@ -151,13 +154,15 @@ def _check_delta(name: str, label: str, table: Any, columns: Iterable[str]) -> N
         )
 
 
-def _delta_newest(table: Any, files: list[str]) -> list[datetime | None]:
-    """Each file's newest Timestamp from its add action's statistics; all None when they cannot be matched to
-    the files exactly."""
+def _delta_newest(table: Any, files: list[str], time: str | None) -> list[datetime | None]:
+    """Each file's newest value of the `time` column from its add action's statistics; all None when there is no
+    time column or the statistics cannot be matched to the files exactly."""
     import pyarrow as pa
 
+    if time is None:
+        return [None] * len(files)
     actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-    key = next((k for k in (actions[0] if actions else {}) if k.lower() == f"max.{TIME_COLUMN}".lower()), None)
+    key = next((k for k in (actions[0] if actions else {}) if k.lower() == f"max.{time}".lower()), None)
     root = table.table_uri.rstrip("/")
     by_file = {_local(a["path"] if "://" in a["path"] else f"{root}/{a['path']}"): a.get(key) for a in actions}
     if key is None or set(by_file) != set(files):
@@ -168,7 +173,9 @@ def _delta_newest(table: Any, files: list[str]) -> list[datetime | None]:
 # ---- Iceberg ---------------------------------------------------------------------------------------------------
 
 
-def iceberg_files(name: str, spec: str, columns: Iterable[str]) -> tuple[list[str], list[datetime | None]]:
+def iceberg_files(
+    name: str, spec: str, columns: Iterable[str], time: str | None = None
+) -> tuple[list[str], list[datetime | None]]:
     uri, hash_, identifier = spec.rpartition("#")
     label = f"iceberg:{spec}"
     if not hash_ or not uri or "." not in identifier:
@@ -177,7 +184,7 @@ def iceberg_files(name: str, spec: str, columns: Iterable[str]) -> tuple[list[st
     table = _iceberg_table(name, label, uri, identifier)
     _check_iceberg_schema(name, label, table, columns)
     files, newest = [], []
-    field = table.schema().find_field(TIME_COLUMN, case_sensitive=False) if _has(table, TIME_COLUMN) else None
+    field = table.schema().find_field(time, case_sensitive=False) if time and _has(table, time) else None
     try:
         tasks = list(table.scan().plan_files())
     except Exception as exc:
@@ -282,7 +289,7 @@ def _iceberg_bound(field: Any, upper_bounds: dict[int, bytes]) -> datetime | Non
 
 
 def prune(files: list[str], newest: list[datetime | None], since: datetime) -> list[str]:
-    """The files that may hold a row with Timestamp > since: a file without statistics is kept, and so is the
+    """The files that may hold a row whose time is after `since`: a file without statistics is kept, and so is the
     newest file when every one could go (the engines read the table's columns from the files)."""
     cutoff = since - MARGIN
     kept = [f for f, n in zip(files, newest, strict=True) if n is None or n >= cutoff]
@@ -296,7 +303,7 @@ def prune(files: list[str], newest: list[datetime | None], since: datetime) -> l
 
 def _instant(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
-        return None  # no statistics, or a Timestamp kept as text: never pruned
+        return None  # no statistics, or a time kept as text: never pruned
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

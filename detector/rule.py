@@ -115,9 +115,10 @@ class Rule:
     plans: dict[str, dict] = field(default_factory=dict)
     default_plan: str = "straight"
     explain_views: tuple[ExplainView, ...] = ()
-    # table -> duration parameters: the result depends only on its rows with Timestamp > now - the longest of them
-    # ([tables.NAME] since; lets a run skip lake files wholly older than that)
+    # table -> duration parameters: the result depends only on its rows whose time column (`time`, below) is
+    # after now - the longest of them ([tables.NAME] since; lets a run skip lake files wholly older than that)
     since: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    time: dict[str, str] = field(default_factory=dict)  # table -> its time column ([tables.NAME] time)
 
     def plan(self, name: str | None = None) -> tuple[Stage, ...]:
         """The stages of an execution plan. `straight` is the KQL as written, one CTE per let and stage (what
@@ -232,11 +233,13 @@ def _load_folder(folder: Path, _mtime: int, _size: int) -> Rule:
 
 def _build(folder: Path, raw: dict) -> Rule:
     where = folder / "rule.toml"
-    tables, reads, since = {}, {}, {}
+    tables, reads, since, time = {}, {}, {}, {}
     for name, spec in raw["tables"].items():
         tables[name], reads[name] = _table(where, name, spec)
         if "since" in spec:
             since[name] = _since(where, name, spec["since"])
+        if "time" in spec:
+            time[name] = str(spec["time"])
     out = raw["output"]
     flat = out.get("flat")
     output = Output(
@@ -275,6 +278,7 @@ def _build(folder: Path, raw: dict) -> Rule:
         default_plan=raw.get("default_plan", "straight"),
         explain_views=tuple(ExplainView(**v) for v in raw.get("explain", ())),
         since=since,
+        time=time,
     )
 
 
@@ -321,7 +325,7 @@ def _since(where: Path, name: str, value: Any) -> tuple[str, ...]:
     """[tables.NAME] since = "param" or ["param", ...]: duration parameters (checked in _check)."""
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-        raise RuleError(f'{where}: [tables.{name}] since must name duration parameters ("lookback" or a list)')
+        raise RuleError(f"{where}: [tables.{name}] since must name duration parameters (a name or a list)")
     return tuple(names)
 
 
@@ -423,8 +427,11 @@ def _check(rule: Rule) -> None:
         for span in spans:
             if span not in rule.params or rule.params[span].type != "duration":
                 fail(f"[tables.{name}] since: {span!r} is not a duration parameter of the rule")
-        if rule.tables[name].get("Timestamp") != "datetime":
-            fail(f"[tables.{name}] since needs a datetime column Timestamp among the table's columns")
+        if name not in rule.time:
+            fail(f'[tables.{name}] since needs the table\'s time column: time = "Column"')
+    for name, column in rule.time.items():
+        if rule.tables[name].get(column) != "datetime":
+            fail(f"[tables.{name}] time {column!r} is not a datetime column among the table's columns")
     for view in rule.explain_views:
         if not (rule.folder / view.file).is_file():
             fail(f"explain view {view.title!r} names missing template {view.file}")

@@ -30,7 +30,7 @@ class Table:
     name: str
     location: str  # what the user gave, for messages
     files: tuple[str, ...]
-    newest: tuple[datetime | None, ...] = ()  # per file, its newest Timestamp by lake statistics (None: unknown)
+    newest: tuple[datetime | None, ...] = ()  # per file, its newest time by lake statistics (None: unknown)
 
 
 def resolve(rule: Rule, data: str | Path | None, overrides: dict[str, str] | None = None) -> dict[str, Table]:
@@ -78,7 +78,8 @@ def _is_delta_folder(location: str) -> bool:
 
 def prune(rule: Rule, tables: dict[str, Table], now: datetime, values: dict) -> dict[str, Table]:
     """Drop the lake files whose statistics show every row is too old for the rule to read: rule.toml `since`
-    says the rule's result depends only on rows with Timestamp > now - the longest of those durations."""
+    says the rule's result depends only on rows whose time column (`time`) is after now - the longest of those
+    durations."""
     pruned = dict(tables)
     for name, table in tables.items():
         spans = [values.get(p) for p in rule.since.get(name, ())]
@@ -93,9 +94,8 @@ def prune(rule: Rule, tables: dict[str, Table], now: datetime, values: dict) -> 
 
 def _from_location(name: str, location: str, rule: Rule) -> Table:
     if lake.is_lake(location) or _is_delta_folder(location):
-        files, newest = lake.resolve(
-            name, location if lake.is_lake(location) else f"delta:{location}", rule.tables[name]
-        )
+        spec = location if lake.is_lake(location) else f"delta:{location}"
+        files, newest = lake.resolve(name, spec, rule.tables[name], rule.time.get(name))
         return Table(name=name, location=location, files=tuple(files), newest=tuple(newest))
     store = store_for(location)
     if store.is_dir(location):

@@ -35,6 +35,8 @@ def test_paragraphs_reflow_to_the_terminal(monkeypatch, command):
     lines = [line.strip() for line in description.splitlines() if line.strip()]
     assert lines[0].startswith("Usage: detector")
     for line in lines[1:]:
+        if line.startswith("detector "):  # an example command, laid out by hand
+            continue
         assert line.endswith((".", ")", ":")), f"a paragraph of `{command} --help` breaks inside a sentence: {line!r}"
 
 

@@ -185,7 +185,7 @@ def iceberg(tmp_path_factory):
 def test_iceberg_gives_the_parquet_alerts_and_prunes(iceberg, plain):
     spec = f"iceberg:{iceberg}#defender.DeviceNetworkEvents"
     assert run(tables={"DeviceNetworkEvents": spec}) == plain
-    files, newest = lake.resolve("DeviceNetworkEvents", spec, ["Timestamp"])
+    files, newest = lake.resolve("DeviceNetworkEvents", spec, ["Timestamp"], "Timestamp")
     assert len(files) == len(DAYS) and all(n is not None for n in newest)
     oldest = min(zip(newest, files, strict=True))[1]
     saved = Path(oldest).read_bytes()
@@ -358,17 +358,27 @@ def test_the_lake_libraries_load_only_for_lake_tables_and_their_absence_is_named
         ('"max_vendor_servers"', "[tables.DeviceInfo] since: 'max_vendor_servers' is not a duration parameter"),
         ('"nope"', "[tables.DeviceInfo] since: 'nope' is not a duration parameter"),
         ("[]", "[tables.DeviceInfo] since must name duration parameters"),
+        ('"lookback"\ntime = "DeviceName"', "[tables.DeviceInfo] time 'DeviceName' is not a datetime column"),
     ],
 )
 def test_since_is_validated(tmp_path, since, message):
     folder = tmp_path / SEED
     shutil.copytree(sql_root() / SEED, folder)
     toml = folder / "rule.toml"
-    text = toml.read_text().replace('since = "lookback"', f"since = {since}")
+    text = toml.read_text().replace('time = "Timestamp"\nsince = "lookback"', f"since = {since}")
     toml.write_text(text)
     with pytest.raises(RuleError) as err:
         load_folder(folder)
     assert f"rule {SEED}: {toml}" in str(err.value) and message in str(err.value)
+
+
+def test_since_needs_the_time_column(tmp_path):
+    folder = tmp_path / SEED
+    shutil.copytree(sql_root() / SEED, folder)
+    toml = folder / "rule.toml"
+    toml.write_text(toml.read_text().replace('time = "Timestamp"\nsince = "lookback"', 'since = "lookback"'))
+    with pytest.raises(RuleError, match=r"\[tables.DeviceInfo\] since needs the table's time column"):
+        load_folder(folder)
 
 
 def test_every_rule_declares_since_on_its_windowed_tables():
