@@ -1,5 +1,6 @@
-"""Write a result as table / jsonl / json / csv / parquet. Files are written to a temporary sibling and renamed
-into place, so a failed or interrupted run never leaves a half-written file or destroys the previous one."""
+"""Write a result as table / jsonl / json / csv / parquet (ocsf: detector.ocsf builds the text). Files are written
+to a temporary sibling and renamed into place, so a failed or interrupted run never leaves a half-written file or
+destroys the previous one."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     from detector.rule import Rule
 
-FORMATS = ("table", "jsonl", "json", "csv", "parquet")
+FORMATS = ("table", "jsonl", "json", "csv", "parquet", "ocsf")
 
 
 def iso(value: datetime) -> str:
@@ -167,7 +168,10 @@ def write(table: pa.Table, fmt: str, output: Path | None, stdout: IO[str], layou
         with atomic_file(output, "wb") as fh:
             pq.write_table(table, fh)
         return
-    text = render_text(table, fmt, layout)
+    write_text(render_text(table, fmt, layout), output, stdout)
+
+
+def write_text(text: str, output: Path | None, stdout: IO[str]) -> None:
     if output is None:
         stdout.write(text)
         return
