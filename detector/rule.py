@@ -88,9 +88,9 @@ class Output:
 class Partial:
     """A stage computed per source file and kept in a run's state (rule.toml [state.partials.NAME]): the template
     `file` summarizes the rows `{{ rows }}` of `table` whose time column ([tables.NAME] time) is inside the
-    `window` (a duration parameter, counted back from `now`); the plan's templates read the union of every file's summary through
-    `{{ partial('NAME') }}` and combine it. `params`: the parameters the template reads (the state is kept per
-    value of these)."""
+    `window` (a duration parameter, counted back from `now`); the plan's templates read the union of every file's
+    summary through `{{ partial('NAME') }}` and combine it. `params`: the parameters the template reads (the
+    state is kept per value of these)."""
 
     name: str
     table: str
