@@ -312,8 +312,14 @@ def _build(folder: Path, raw: dict) -> Rule:
 def _state(spec: dict, time: dict[str, str]) -> StateSpec:
     """[state]: a partial's time column is its table's ([tables.NAME] time)."""
     partials = {
-        name: Partial(name=name, table=p["table"], file=p["file"], time=time.get(p["table"], ""), window=p["window"],
-                      params=tuple(p.get("params", ())))  # fmt: skip
+        name: Partial(
+            name=name,
+            table=p["table"],
+            file=p["file"],
+            time=time.get(p["table"], ""),
+            window=p["window"],
+            params=tuple(p.get("params", ())),
+        )  # fmt: skip
         for name, p in spec.get("partials", {}).items()
     }
     return StateSpec(plan=spec["plan"], partials=partials, identity=tuple(spec.get("identity", ())))
