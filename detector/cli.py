@@ -12,6 +12,9 @@ from detector.commands.ingest import ingest
 from detector.commands.rule import rule, rules
 from detector.commands.run import run
 from detector.commands.sql import sql
+from detector.commands.state import app as state_app
+from detector.commands.state import clear as state_clear
+from detector.commands.state import info as state_info
 from detector.commands.test import test
 
 app = typer.Typer(
@@ -36,6 +39,9 @@ app.command("rule", **RULE_COMMAND)(common.handle_errors(rule))
 app.command("test", **COMMAND)(common.handle_errors(test))
 app.command("generate", **COMMAND)(common.handle_errors(generate))
 app.command("ingest", **COMMAND)(common.handle_errors(ingest))
+state_app.command("info", **COMMAND)(common.handle_errors(state_info))
+state_app.command("clear", **COMMAND)(common.handle_errors(state_clear))
+app.add_typer(state_app, name="state", cls=helptext.Group)
 
 
 def main() -> None:

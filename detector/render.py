@@ -161,12 +161,7 @@ def render(
 
     context = {**base, **(extra or {}), "ref": ref}
     context["partial"] = lambda name: _partial(env, context, rule, target, name, (partials or {}).get(name), partials)
-    try:
-        context["kql"] = env.get_template(MACROS).make_module(context)
-        if (rule.folder / RULE_MACROS).is_file():
-            context["rule"] = env.get_template(RULE_MACROS).make_module(context)
-    except TemplateError as exc:
-        raise RuleError(f"rule {rule.slug}: {_where(exc, rule)}: {exc}") from exc
+    _add_modules(env, context, rule)
 
     ctes = []
     for stage in chain:
@@ -204,6 +199,55 @@ def render(
     if target.settings:
         sql += "\n" + target.settings
     return Rendered(sql=_finish(sql, target), stages=tuple(done))
+
+
+def _add_modules(env: SandboxedEnvironment, context: dict, rule: Rule) -> None:
+    """The `kql.*` macros, and the rule's own `rule.*` (its _filters.sql), bound to `context`."""
+    try:
+        context["kql"] = env.get_template(MACROS).make_module(context)
+        if (rule.folder / RULE_MACROS).is_file():
+            context["rule"] = env.get_template(RULE_MACROS).make_module(context)
+    except TemplateError as exc:
+        raise RuleError(f"rule {rule.slug}: {_where(exc, rule)}: {exc}") from exc
+
+
+def render_partial(rule: Rule, bindings: Bindings, name: str, relation: str, where: str) -> str:
+    """One partial's summary (rule.toml [state.partials.NAME]) of the rows of `relation` that satisfy `where`, as
+    DuckDB SQL: what a stateful run stores per source file. The template sees only the parameters the partial
+    declares (`params`), since the state is kept per value of those: reading another is an error."""
+    spec = rule.state.partials.get(name) if rule.state else None
+    if spec is None:
+        raise RuleError(f"rule {rule.slug}: no partial {name!r} in rule.toml [state.partials]")
+    env, target = _environment(str(rule.folder), "duckdb"), dialects.get("duckdb")
+    declared = {k: v for k, v in bindings.values.items() if k in spec.params}
+
+    def nothing(kind: str):
+        def refuse(arg: str) -> str:
+            raise RuleError(f"{kind}({arg!r}): a partial reads only its own rows ({{{{ rows }}}})")
+
+        return refuse
+
+    context = {
+        **_names(target, declared),
+        "now": sql_value(bindings.now, target),
+        "tables": rule.tables,
+        "materialize_hint": lambda: "",
+        "table_columns": lambda table: list(rule.tables[table]),
+        "source": nothing("source"),
+        "ref": nothing("ref"),
+        "partial": nothing("partial"),
+        "rows": f"(SELECT * FROM {relation} WHERE {where}) AS rows",
+    }
+    _add_modules(env, context, rule)
+    try:
+        return env.get_template(spec.file).render(context).strip()
+    except KeyError as exc:
+        raise RuleError(
+            f"rule {rule.slug}: {rule.folder / spec.file}: reads parameter {exc.args[0]!r}, which "
+            f"[state.partials.{name}] params does not list"
+        ) from None
+    except (TemplateError, RuleError) as exc:
+        raise RuleError(f"rule {rule.slug}: {rule.folder / spec.file}: {exc}") from None
 
 
 def _partial(
@@ -299,6 +343,11 @@ def validate(rule: Rule) -> None:
     for plan in rule.plan_names:
         for flat in (False, True) if rule.flat_stage else (False,):
             render(rule, bindings, plan=plan, flat=flat)
+    if rule.state is not None:
+        for name in rule.state.partials:
+            error = _check_parses(render_partial(rule, bindings, name, "t", "TRUE"), "duckdb")
+            if error:
+                raise RuleError(f"rule {rule.slug}: {rule.folder / rule.state.partials[name].file}: {error}")
     for view in rule.explain_views:
         sql = render_view(rule, bindings, view.file, extra={"entity": "''"}).sql
         error = _check_parses(sql, "duckdb")
