@@ -7,7 +7,7 @@ DEV    := $(VENV)/.installed-dev
 NOW    := 2026-11-20T12:00:00Z
 RULE   := supply_chain_network_connections
 
-.PHONY: install install-dev demo test lint format snapshots fuzz sample bench clean
+.PHONY: install install-dev demo test lint format snapshots fuzz selfcheck-all sample bench clean
 SIZE   ?= 10M
 
 install: $(STAMP)      ## the tool alone: what `make demo` needs
@@ -45,11 +45,15 @@ snapshots: install-dev  ## regenerate the golden SQL of every rule and dialect u
 fuzz: install-dev  ## the differential fuzz, much longer than in CI
 	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py tests/test_differential_rogue_rdp.py tests/test_differential_server_anomalies.py
 
+selfcheck-all: install-dev  ## every case of every rule through the self-check scripts on Spark and fakesnow too (long)
+	SELFCHECK_ALL=1 $(BIN)/pytest tests/test_selfcheck.py -k "spark or fakesnow"
+
 sample: install  ## regenerate data/sample and the planted cases of data/README.md
 	$(BIN)/detector generate --out data/sample --now $(NOW) --readme data/README.md
 
 bench: install-dev  ## benchmark at SIZE events (1M, 10M, 100M): prints and appends to bench/results.md
 	$(BIN)/python bench/bench.py $(SIZE)
+	$(BIN)/python bench/spark_cluster.py $(SIZE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -83,3 +83,14 @@ def test_a_rule_without_cases_is_an_error(rules_dir):
 def test_unknown_engine_and_rule():
     assert "is not one of duckdb, spark" in invoke("test", SEED, "--engine", "oracle").stderr
     assert "unknown rule 'nope'" in invoke("test", "nope").stderr
+
+
+def test_an_in_database_engine_points_to_the_self_check():
+    """PostgreSQL reads tables in a database, not the cases' files: one line saying how to check the cases there."""
+    result = invoke("test", SEED, "--engine", "postgres")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: parameter --engine: postgres runs rules on tables already in a database, not on the cases' files: "
+        "check the cases there with their self-check script, `detector test RULE --dialect postgres --script` "
+        "(docs/export.md)"
+    ]

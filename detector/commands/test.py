@@ -12,13 +12,15 @@ from xml.etree import ElementTree as ET
 
 import typer
 
+from detector import selfcheck
 from detector.cases import load_cases
 from detector.commands import common
-from detector.engines import ENGINES
+from detector.dialects import EXPORT_DIALECTS
+from detector.engines import ENGINES, engine_class
 from detector.errors import ParamError, RuleError
 from detector.output import atomic_file
 from detector.render import validate
-from detector.rule import load_all
+from detector.rule import load_all, load_rule
 from detector.testing import CaseResult, check_case
 
 
@@ -44,17 +46,46 @@ def test(
         typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report (for CI).", show_default=False),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="text (a table of results) or json.")] = "text",
+    dialect: Annotated[
+        str | None,
+        typer.Option(
+            "--dialect",
+            metavar="D",
+            help=f"With --script: the engine to write the self-check for: {', '.join(EXPORT_DIALECTS)}.",
+            show_default=False,
+        ),
+    ] = None,
+    script: Annotated[
+        bool,
+        typer.Option(
+            "--script",
+            help="Print, instead of running the cases here, one SQL script for --dialect that runs the rule's cases "
+            "(those --case selects) on your own warehouse: their rows as temporary tables (or CTEs), the rule's "
+            "exported statement on them, and a last query giving case_name, result (PASS/FAIL), expected_records, "
+            "actual_records and first_difference, compared in SQL. Nothing runs and nothing connects: run the "
+            "script yourself (docs/export.md). One rule.",
+        ),
+    ] = False,
     rules_dir: common.RulesDir = None,
 ) -> None:
     """Run each rule's cases (inputs, `now`, parameters, expected records) and print PASS/FAIL per case and
     engine, with the first difference of each failure. Exit 1 when a case fails, 2 when a rule or case file is
     broken."""
+    if script or dialect is not None:
+        _print_script(rules, dialect, script, engine=engine, case=case, junit=junit, fmt=fmt, rules_dir=rules_dir)
+        return
     if fmt not in ("text", "json"):
         raise ParamError("--format", f"{fmt!r} is not text or json")
     engines = engine or ["duckdb"]
     for name in engines:
         if name not in ENGINES:
             raise ParamError("--engine", f"{name!r} is not one of {', '.join(ENGINES)}")
+        if getattr(engine_class(name), "IN_DATABASE", False):  # the cases' rows are files; it reads a database
+            raise ParamError(
+                "--engine",
+                f"{name} runs rules on tables already in a database, not on the cases' files: check the cases there "
+                f"with their self-check script, `detector test RULE --dialect {name} --script` (docs/export.md)",
+            )
     loaded, broken = load_all(common.dirs(rules_dir))
     wanted = rules or sorted(set(loaded) | set(broken))
     for slug in wanted:
@@ -92,6 +123,42 @@ def test(
         raise typer.Exit(2)
     if any(not r.passed for _, r in results):
         raise typer.Exit(1)
+
+
+def _print_script(
+    rules: list[str] | None,
+    dialect: str | None,
+    script: bool,
+    *,
+    engine: list[str] | None,
+    case: list[str] | None,
+    junit: Path | None,
+    fmt: str,
+    rules_dir: list[Path] | None,
+) -> None:
+    """`--dialect D --script`: print the self-check script of one rule's cases (detector/selfcheck.py)."""
+    if not script:
+        raise ParamError("--dialect", "goes with --script: `detector test RULE --dialect D --script` prints the check")
+    if dialect is None:
+        raise ParamError("--script", f"needs --dialect, one of {', '.join(EXPORT_DIALECTS)}")
+    if dialect not in EXPORT_DIALECTS:
+        raise ParamError("--dialect", f"{dialect!r} is not one of {', '.join(EXPORT_DIALECTS)}")
+    for option, given in (("--engine", engine), ("--junit", junit), ("--format", fmt != "text")):
+        if given:
+            raise ParamError(option, "is for running the cases here; --script only prints SQL: leave one of them out")
+    if rules and len(rules) > 1:
+        raise ParamError("--script", f"checks one rule at a time; given {len(rules)}: {', '.join(rules)}")
+    rule = load_rule(rules[0] if rules else None, common.dirs(rules_dir))
+    cases = load_cases(rule)
+    chosen = [c for c in cases if not case or any(fnmatch.fnmatchcase(c.name, pattern) for pattern in case)]
+    if not chosen:
+        what = f"matches --case {' '.join(case)}" if case and cases else f"in {rule.folder / 'cases'}"
+        raise RuleError(f"rule {rule.slug}: no case {what}")
+    text = selfcheck.script(rule, chosen, dialect)
+    sys.stdout.write(text)
+    note = selfcheck.length_note(text, dialect)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _record(slug: str, r: CaseResult) -> dict:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -28,12 +30,16 @@ from detector.literals import sql_identifier
 from detector.rule import Rule
 
 if TYPE_CHECKING:
+    from py4j.java_gateway import JavaGateway
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
 DEFAULT_MASTER = "local[2]"
 SHUFFLE_PARTITIONS = 4
 
-# Spark logs at WARN to the console by default, and says so; errors only, and nothing about it.
+# Spark logs at WARN to the console by default, and says so; errors only, and nothing about it. But the scheduler's
+# warnings stay: on a cluster they say why a run waits ("Initial job has not accepted any resources": no worker
+# has the cores or memory the application asks for), where it would otherwise hang without a word.
 _LOG4J2 = """\
 rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = console
@@ -46,6 +52,8 @@ logger.repl.name = org.apache.spark.repl.Main
 logger.repl.level = error
 logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
 logger.gateway.level = error
+logger.scheduler.name = org.apache.spark.scheduler.TaskSchedulerImpl
+logger.scheduler.level = warn
 """
 
 
@@ -66,35 +74,96 @@ def unavailable() -> str | None:
 
 
 def session(master: str | None = None, *, shuffle_partitions: int = SHUFFLE_PARTITIONS) -> SparkSession:
-    """A SparkSession in UTC (local mode by default), quiet. Reuses the active session if there is one."""
+    """A SparkSession in UTC (local mode by default, or the cluster at `master`, e.g. spark://host:7077), quiet.
+    Reuses the active session if there is one."""
     reason = unavailable()
     if reason:
         raise EngineUnavailable(reason)
+    if master:
+        _check_reachable(master)
     # PySpark checks the pandas version on toArrow() although pandas is not used there.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     log_config = Path(tempfile.gettempdir()) / f"detector-spark-log4j2-{os.getuid()}.properties"
     if not log_config.exists() or log_config.read_text() != _LOG4J2:
         log_config.write_text(_LOG4J2)
-    java_options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{log_config}"
-    builder = (
-        SparkSession.builder.master(master or DEFAULT_MASTER)
-        .appName("detector")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", java_options)
-        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")  # the log file is on this machine only
-    )
+    options = {
+        "spark.master": master or DEFAULT_MASTER,
+        "spark.app.name": "detector",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{log_config}",
+        # The executors' (on a cluster, each worker's) JVM zone; the log file above is on this machine only.
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    }
     try:
-        spark = builder.getOrCreate()
-    except Exception as exc:  # the JVM did not start: PySpark raises its own runtime errors here
-        raise EngineUnavailable(f"Spark did not start ({_first_line(exc)}); it needs Java 17 or newer") from None
+        if SparkContext._gateway is None:  # the driver JVM is not running yet: it starts here
+            conf = SparkConf().setAll(list(options.items()))
+            SparkContext(conf=conf, gateway=_launch_gateway(conf))
+        spark = SparkSession.builder.config(map=options).getOrCreate()
+    except Exception as exc:  # PySpark raises its own runtime errors here
+        if SparkContext._gateway is None:  # the JVM did not start
+            raise EngineUnavailable(f"Spark did not start ({_first_line(exc)}); it needs Java 17 or newer") from None
+        where = options["spark.master"]  # the JVM is up: the master refused, or was not there
+        hint = " (is a Spark master running there, and can the cluster reach this machine?)" if master else ""
+        raise EngineUnavailable(f"Spark could not start on {where}: {_java_message(exc)}{hint}") from None
     spark.sparkContext.setLogLevel("ERROR")
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     return spark
+
+
+def _check_reachable(master: str, timeout: float = 5) -> None:
+    """A standalone master that does not answer on its port, said in a line before the driver JVM starts (Spark
+    itself retries for about a minute, then says only that the SparkContext is stopped)."""
+    if not master.startswith("spark://"):
+        return  # local[...], yarn, k8s://...: Spark's own checks
+    for address in master.removeprefix("spark://").split(","):  # a list of masters (ZooKeeper recovery)
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return
+        except ValueError:
+            raise EngineUnavailable(f"Spark master {master}: {address!r} is not HOST:PORT") from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+    raise EngineUnavailable(f"Spark master {master} does not answer ({reason}): is a master running there?")
+
+
+# Lines the driver JVM prints on stderr that say nothing to a user: Spark's launcher always adds
+# --add-modules=jdk.incubator.vector, and the JVM then announces the incubator module (no option turns that off).
+_JVM_NOISE = (b"WARNING: Using incubator modules:",)
+
+
+def _launch_gateway(conf: SparkConf) -> JavaGateway:
+    """PySpark's driver JVM, its stdout and stderr through one pipe: every line but _JVM_NOISE is copied to this
+    process's stderr (fd 2), by a daemon thread for as long as the JVM writes. Nothing of the JVM's reaches stdout,
+    which carries the records: the JVM writes its own warnings there (`[warning][codecache] CodeCache is full`,
+    any -Xlog output), and PySpark does not read it (the gateway's port comes through a file). The pipe is read
+    from before the JVM starts, so a JVM that writes much before it is up cannot block."""
+    from pyspark.java_gateway import launch_gateway
+
+    read_end, write_end = os.pipe()
+    threading.Thread(target=_copy_stderr, args=(read_end,), name="detector-spark-output", daemon=True).start()
+    try:
+        return launch_gateway(conf, popen_kwargs={"stdout": write_end, "stderr": write_end})
+    finally:
+        os.close(write_end)  # the JVM holds its own copies
+
+
+def _copy_stderr(read_end: int) -> None:
+    with open(read_end, "rb") as pipe:
+        for line in pipe:
+            if line.startswith(_JVM_NOISE):
+                continue
+            try:
+                while line:
+                    line = line[os.write(2, line) :]
+            except OSError:  # stderr is closed: keep draining, so that the JVM never blocks on a full pipe
+                pass
 
 
 def _spark_errors() -> tuple[type[BaseException], ...]:
@@ -105,6 +174,16 @@ def _spark_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - py4j comes with pyspark
         return (PySparkException,)
     return (PySparkException, Py4JJavaError)
+
+
+def _java_message(exc: BaseException) -> str:
+    """The first line of the Java exception's own message (Py4J's text starts with the method it called)."""
+    java = getattr(exc, "java_exception", None)
+    try:
+        text = str(java.getMessage() or "").strip() if java is not None else ""
+    except Exception:  # the JVM is gone
+        text = ""
+    return text.splitlines()[0] if text else _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:
