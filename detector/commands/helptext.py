@@ -38,27 +38,30 @@ def _no_type(ctx: Any = None) -> None:
     return None
 
 
-class Command(TyperCommand):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+class _PlainHelp:
+    """Mixed into a click command or group: its help, and its options' help, shown as written."""
+
+    help: str | None
+    params: list[Any]
+
+    def _plain(self) -> None:
         self.help = plain(self.help)
         plain_params(self.params)
 
     def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
+        option = super().get_help_option(ctx)  # type: ignore[misc]
         if option is not None:
             plain_params([option])
         return option
 
 
-class Group(TyperGroup):
+class Command(_PlainHelp, TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.help = plain(self.help)
-        plain_params(self.params)
+        self._plain()
 
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
-        if option is not None:
-            plain_params([option])
-        return option
+
+class Group(_PlainHelp, TyperGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain()
