@@ -22,7 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from detector import dialects, kql
+from detector import cache, dialects, kql
 from detector.errors import RuleError
 from detector.literals import literal, sql_identifier
 from detector.params import Bindings
@@ -55,6 +55,7 @@ def _environment(folder: str, dialect: str = "duckdb") -> SandboxedEnvironment:
     own templates are found in its folder (wherever it is installed), the shared macros in the package's sql/."""
     env = SandboxedEnvironment(
         loader=FileSystemLoader([folder, str(sql_root())]),
+        bytecode_cache=cache.jinja_bytecode(),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -163,6 +164,7 @@ def render(
     context["partial"] = lambda name: _partial(env, context, rule, target, name, (partials or {}).get(name), partials)
     _add_modules(env, context, rule)
 
+    trusted = dialect == "duckdb" and is_validated(rule)  # every plan rendered and parsed once: see validate()
     ctes = []
     for stage in chain:
         current.append(stage.name)
@@ -179,7 +181,7 @@ def render(
             raise RuleError(
                 f"rule {rule.slug}: {rule.folder / stage.file}: must open with a '--' comment naming its stage"
             )
-        error = _check_parses(body, dialect)
+        error = None if trusted else _check_parses(body, dialect)
         if error:
             raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: SQL does not parse: {error}")
         # Bodies go in as rendered: re-indenting would change string literals that span lines.
@@ -334,12 +336,32 @@ def _where(exc: TemplateError, rule: Rule) -> str:
     return str(name) if name else str(rule.folder)
 
 
+VALIDATED = "validated"
+
+
+def is_validated(rule: Rule) -> bool:
+    """Whether validate() passed on these very files (detector/cache.py), so that a run need not parse its SQL."""
+    return cache.marked(VALIDATED, cache.rule_digest(rule, f"sqlglot {sqlglot.__version__}"))
+
+
+def ensure_validated(rule: Rule) -> None:
+    """validate() once per content of the rule's files: a run's SQL is then not parsed again."""
+    if not is_validated(rule):
+        validate(rule)
+
+
 def validate(rule: Rule) -> None:
     """Render every plan, shape and explain view of the rule (defaults, placeholders for required parameters):
-    a template that fails or SQL that does not parse raises RuleError naming the file."""
+    a template that fails or SQL that does not parse raises RuleError naming the file. Remembered (by the
+    content of the rule's files) once it passes."""
     from detector.params import placeholder_bindings
 
-    bindings = placeholder_bindings(rule)
+    key = cache.rule_digest(rule, f"sqlglot {sqlglot.__version__}")
+    _validate(rule, placeholder_bindings(rule))
+    cache.mark(VALIDATED, key)
+
+
+def _validate(rule: Rule, bindings: Bindings) -> None:
     for plan in rule.plan_names:
         for flat in (False, True) if rule.flat_stage else (False,):
             render(rule, bindings, plan=plan, flat=flat)

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from detector import __version__
+from detector.cache import rule_digest
 from detector.errors import DetectorError
-from detector.paths import sql_root
 from detector.rule import Rule
 from detector.storage import is_remote
 
@@ -259,15 +259,7 @@ def _now() -> str:
 def rule_hash(rule: Rule) -> str:
     """Everything a rule's results depend on besides its parameters and data: its folder's rule.toml and SQL
     templates, the shared macros, the schemas of its tables, detector's version and the state format."""
-    digest = hashlib.sha256(f"detector {__version__}; state format {FORMAT}\n".encode())
-    files = [rule.folder / "rule.toml", *sorted(rule.folder.glob("*.sql"))]
-    files += [sql_root() / "_macros" / "kql.sql"]
-    files += [sql_root() / "_tables" / f"{t}.toml" for t in sorted(rule.tables)]
-    for path in files:
-        if path.is_file():
-            digest.update(f"{path.name}\n".encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return rule_digest(rule, f"state format {FORMAT}")
 
 
 def values_hash(values: dict[str, Any]) -> str:

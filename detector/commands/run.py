@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from detector import api, incremental, ocsf
+from detector import api, ocsf
 from detector.commands import common
 from detector.engines import ENGINES, open_engine
 from detector.errors import DetectorError, ParamError, SourceError
@@ -151,6 +151,8 @@ def run(
             if stateful is None:
                 result = api.run_result(loaded, plan=plan, **given, **options)
             else:  # committed when the block ends: after the output is written
+                from detector import incremental
+
                 report = incremental.Report()
                 run = incremental.run(loaded, **stateful, **given, **options, report=report)
                 result = stack.enter_context(run)
@@ -175,7 +177,7 @@ def _stateful(state: str | None, new_only: bool, lock_timeout: float, plan: str 
     return {"state_dir": state, "new_only": new_only, "lock_timeout": lock_timeout}
 
 
-def _notes(report: incremental.Report) -> None:
+def _notes(report: Any) -> None:
     """What the state could not be trusted with (rebuilt), one line each, on stderr."""
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -224,6 +226,8 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
             continue
         try:
             if stateful is not None and loaded.state is not None:
+                from detector import incremental
+
                 report = incremental.Report()
                 run = incremental.run(loaded, data=data, now=now, params=given, **stateful, **options, report=report)
                 result = commits.enter_context(run)

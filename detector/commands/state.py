@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from detector import state as state_store
-from detector.commands import common
+from detector.commands import common, helptext
 from detector.errors import ParamError
 from detector.rule import Rule, load_all, load_rule
 
@@ -77,3 +77,7 @@ def clear(
     for rule in _rules(rules, rules_dir):
         done = state_store.clear(state, rule, lock_timeout)
         typer.echo(f"{rule.slug}: {'cleared' if done else 'no state'}")
+
+
+app.command("info", cls=helptext.Command)(common.handle_errors(info))
+app.command("clear", cls=helptext.Command)(common.handle_errors(clear))
