@@ -146,10 +146,15 @@ def _table(records: list[dict], layout: Layout) -> str:
 
 @contextlib.contextmanager
 def atomic_file(path: Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file beside `path`; rename it onto `path` only if the block succeeds."""
+    """Open a temporary file beside `path`; rename it onto `path` only if the block succeeds. A path that is not a
+    regular file (/dev/null, /dev/stdout, a named pipe) is written in place: renaming onto it would replace it."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"--output {path} is a folder")
+    if path.exists() and not path.is_file():
+        with open(path, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as fh:
+            yield fh
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as fh:

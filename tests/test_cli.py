@@ -107,6 +107,22 @@ def test_parquet_output(data, tmp_path):
     assert pq.read_table(out).to_pylist()[0]["set_Details"][0]["RemotePort"] == 80
 
 
+def test_output_to_a_named_pipe_writes_into_it(data, tmp_path):
+    """A path that is not a regular file (a FIFO here; /dev/null, /dev/stdout) is written, never replaced."""
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = invoke("run", "--data", data, "--now", NOW, "--format", "jsonl", "--output", fifo)
+    reader.join(30)
+    assert result.exit_code == 0, result.output
+    assert fifo.is_fifo() and got and got[0].startswith(b'{"DeviceName":"srv-a"')
+
+
 def test_parquet_needs_output(data):
     result = invoke("run", "--data", data, "--now", NOW, "--format", "parquet")
     assert result.exit_code == 2 and "--output" in result.stderr
