@@ -8,11 +8,12 @@ Layout, one folder per rule (so that `run --all --state DIR` keeps every rule ap
     DIR/<slug>/printed/<id>.parquet                         `--new-only`: identities of the records already printed
 
 state.json names the state format, the rule and a hash of everything its results depend on (the rule's
-folder, the shared macros, the table schemas, detector's version), and every file it trusts, with its SHA-256.
+folder, the shared macros, the table schemas, detector's version), and every file it trusts, with its fingerprint
+(size, and SHA-256 of its head and of its Parquet footer: see fingerprint()).
 A run writes new files under new names and commits by replacing state.json, then deletes what the new manifest
 no longer names: a run killed at any point leaves the previous state.json and every file it names intact.
 A state written for another rule version, by a newer detector, unreadable, or whose file does not match its
-hash, is not trusted: the run says so on stderr (one line each) and rebuilds what it needs.
+fingerprint, is not trusted: the run says so on stderr (one line each) and rebuilds what it needs.
 
 Local folders are locked with flock (two runs on one folder take turns; after `timeout` seconds the waiting run
 stops with a message naming the holder). An s3:// prefix (through fsspec, `pip install 'kql-detector[s3]'`)
@@ -276,12 +277,21 @@ def values_hash(values: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def sha256_file(path: str) -> str:
+HEAD, TAIL = 4096, 65536  # a Parquet file's magic, and its footer: the schema, row groups, offsets and statistics
+
+
+def fingerprint(path: str) -> str:
+    """The file's size and the SHA-256 of its head and tail (where a Parquet file keeps its footer). It tells a
+    truncated, extended, rewritten or replaced file from the one stored; unlike a hash of every byte it costs the
+    same for any size (a byte changed inside a data page, size and footer unchanged, is left to the Parquet reader,
+    which fails on it rather than reading wrong values in nearly every case)."""
     digest = hashlib.sha256()
+    size = os.path.getsize(path)
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        digest.update(fh.read(HEAD))
+        fh.seek(max(0, size - TAIL))
+        digest.update(fh.read(TAIL))
+    return f"{size}:{digest.hexdigest()}"
 
 
 # ---- the state of one rule ------------------------------------------------------------------------------------
@@ -349,11 +359,11 @@ class State:
             return None
         try:
             local = self.folder.local(entry["file"])
-            intact = sha256_file(local) == entry["sha256"]
+            intact = fingerprint(local) == entry["fingerprint"]
         except (OSError, KeyError):
             intact = False
         if not intact:
-            self.notes.append(f"state {self.folder.path(entry.get('file', '?'))}: corrupt (hash differs): rebuilt")
+            self.notes.append(_corrupt(self.folder, entry))
             return None
         self.keep(partial, params, key, entry)
         self.reused += 1
@@ -362,7 +372,7 @@ class State:
     def add(self, partial: str, params: str, key: str, source: dict, local: str, rows: int) -> str:
         """Store a summary written to `local` (a file under scratch()); returns the local path to read it from."""
         rel = f"partials/{partial}/{params}/{key}.parquet"
-        entry = {**source, "file": rel, "sha256": sha256_file(local), "rows": rows}
+        entry = {**source, "file": rel, "fingerprint": fingerprint(local), "rows": rows}
         self.folder.put(rel, local)
         self.keep(partial, params, key, entry)
         self.computed += 1
@@ -380,17 +390,17 @@ class State:
             return None
         try:
             local = self.folder.local(entry["file"])
-            if sha256_file(local) == entry["sha256"]:
+            if fingerprint(local) == entry["fingerprint"]:
                 return local
         except (OSError, KeyError):
             pass
-        self.notes.append(f"state {self.folder.path(entry.get('file', '?'))}: corrupt (hash differs): rebuilt")
+        self.notes.append(_corrupt(self.folder, entry))
         self.new["printed"] = None
         return None
 
     def set_printed(self, local: str, rows: int) -> None:
         rel = f"printed/{uuid.uuid4().hex}.parquet"
-        entry = {"file": rel, "sha256": sha256_file(local), "rows": rows}
+        entry = {"file": rel, "fingerprint": fingerprint(local), "rows": rows}
         self.folder.put(rel, local)
         self.new["printed"] = entry
 
@@ -406,6 +416,10 @@ class State:
         for rel in self.folder.files("partials") + self.folder.files("printed"):
             if rel not in named:
                 self.folder.delete(rel)
+
+
+def _corrupt(folder: Folder, entry: dict) -> str:
+    return f"state {folder.path(entry.get('file', '?'))}: corrupt (size or content differs): rebuilt"
 
 
 def rule_folder(root: str, rule: Rule) -> Folder:

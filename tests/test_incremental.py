@@ -43,7 +43,7 @@ row = st.fixed_dictionaries(
     {
         "DeviceName": st.sampled_from(DEVICES),
         "RemoteIP": st.sampled_from(["203.0.113.1", "203.0.113.2", "198.51.100.7", "10.0.0.1", "::ffff:1.2.3.4"]),
-        "RemotePort": st.sampled_from([443, 80]),
+        "RemotePort": st.sampled_from([443, 80, None]),
         "RemoteUrl": st.sampled_from(["", "a.example", "b.example", None]),
         "RemoteIPType": st.sampled_from(["Public", "Public", "Private", "FourToSixMapping"]),
         "ActionType": st.sampled_from(["ConnectionSuccess", "ConnectionSuccess", "ListeningConnectionCreated"]),
@@ -206,7 +206,7 @@ def test_a_corrupt_summary_is_named_and_rebuilt(sample, tmp_path):
     victim.write_bytes(victim.read_bytes()[:-20] + b"0" * 20)
     again, report = run_once(sample, state)
     assert again == base
-    assert report.notes == [f"state {victim}: corrupt (hash differs): rebuilt"]
+    assert report.notes == [f"state {victim}: corrupt (size or content differs): rebuilt"]
     assert run_once(sample, state)[1].notes == []  # rebuilt and trusted again
 
 
