@@ -89,7 +89,7 @@ def main() -> None:
     print(f"one-shot detector run on data/sample: {shot:.2f} s (python -c 'import duckdb': {duck:.2f} s)", flush=True)
     floor, old_floor = floors(data)
     print(f"floor {floor:.2f} s, old floor (max) {old_floor:.2f} s", flush=True)
-    with tempfile.TemporaryDirectory(dir=bench.HERE / "data") as tmp:
+    with tempfile.TemporaryDirectory(dir=data.parent) as tmp:  # beside the fleet: hard links
         s = schedule(data, Path(tmp))
     lines = [
         f"\n## Scheduled runs, {args.size} events ({bench.SIZES[args.size]:,}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
