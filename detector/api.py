@@ -59,15 +59,22 @@ def session(
     params: Mapping[str, Any] | None = None,
     engine: str = "duckdb",
     rules_dirs: tuple[str, ...] = (),
+    prune: bool = True,
     **engine_options: Any,
 ) -> Iterator[Session]:
-    """Open an engine, register the rule's tables and pin `now`; the engine is closed on exit."""
+    """Open an engine, register the rule's tables and pin `now`; the engine is closed on exit.
+
+    prune: skip Delta/Iceberg files too old for the rule's result (rule.toml `since`); explain, which counts the
+    rows of every stage, turns it off."""
     loaded = as_rule(rule, rules_dirs)
     bindings = bind(loaded, params)  # bad parameters and engine options fail before any work
     start = check_engine(engine, **engine_options)
+    fixed = None if is_latest(now) else resolve_now(loaded, None, {}, now)  # one instant for pruning and the run
     found = None
     if not in_database(engine, engine_options):
         found = sources.resolve(loaded, data, dict(tables or {}))
+        if prune:
+            found = pruned(loaded, found, bindings, fixed)
     elif data is not None:
         raise ValueError(
             f"--engine {engine} reads the rule's tables in its database (--table NAME=schema.table): no --data"
@@ -78,7 +85,7 @@ def session(
             names = running.register_connection_tables(loaded, dict(tables or {}))
         else:
             names = running.register(loaded, found)
-        pinned = replace(bindings, now=resolve_now(loaded, running, names, now))
+        pinned = replace(bindings, now=fixed or resolve_now(loaded, running, names, now))
         yield Session(loaded, running, pinned, names)
     finally:
         running.close()
@@ -96,12 +103,33 @@ def in_database(engine: str, options: Mapping[str, Any]) -> bool:
     return connection is not None or getattr(engine_class(engine), "IN_DATABASE", False)
 
 
-def resolve_now(rule: Rule, engine: Engine, names: dict[str, str], now: str | datetime | None) -> datetime:
+def is_latest(now: str | datetime | None) -> bool:
+    return isinstance(now, str) and now.strip().lower() == "latest"
+
+
+def pruned(
+    rule: Rule, tables: dict[str, sources.Table], bindings: Bindings, now: datetime | None
+) -> dict[str, sources.Table]:
+    """The tables without the lake files too old for the rule. For `--now latest` (known only once the tables are
+    read) the newest time the clock table's file statistics record stands in: `now` is at least that, so
+    pruning from it keeps every file the run could need."""
+    if not any(t.newest for t in tables.values()):
+        return tables
+    if now is None:
+        clock_table, _ = rule.clock
+        known = [n for n in tables[clock_table].newest if n is not None] if clock_table in tables else []
+        if not known:
+            return tables
+        now = max(known)
+    return sources.prune(rule, tables, now, dict(bindings.values))
+
+
+def resolve_now(rule: Rule, engine: Engine | None, names: dict[str, str], now: str | datetime | None) -> datetime:
     """`now` for the run: an instant, 'now' / None = the current UTC time, 'latest' = the newest value of the
     rule's clock column (rule.toml `clock`)."""
     if now is None or (isinstance(now, str) and now.strip().lower() == "now"):
         return datetime.now(UTC)
-    if isinstance(now, str) and now.strip().lower() == "latest":
+    if is_latest(now):
         table, column = rule.clock
         newest = engine.clock(names[table], column)
         if newest is None:
@@ -110,7 +138,21 @@ def resolve_now(rule: Rule, engine: Engine, names: dict[str, str], now: str | da
     return parse_instant("now", now)
 
 
-def run_table(
+@dataclass(frozen=True)
+class Result:
+    """A run's records and the instant it ran at (`now` resolved: the current time, `latest` or the one given)."""
+
+    table: pa.Table
+    now: datetime
+
+
+def run_table(rule: str | Rule | None = None, **kwargs: Any) -> pa.Table:
+    """Run a rule and return its result as Arrow (the rule's output columns, or its flat rows); the arguments are
+    run_result's."""
+    return run_result(rule, **kwargs).table
+
+
+def run_result(
     rule: str | Rule | None = None,
     *,
     data: str | Path | None = None,
@@ -123,8 +165,8 @@ def run_table(
     rules_dirs: tuple[str, ...] = (),
     progress: Callable[[float], None] | None = None,
     **engine_options: Any,
-) -> pa.Table:
-    """Run a rule and return its result as Arrow (the rule's output columns, or its flat rows).
+) -> Result:
+    """Run a rule: its result as Arrow (the rule's output columns, or its flat rows) and the instant it ran at.
 
     rule: a slug (None while exactly one rule is installed) or a loaded Rule.
     data / tables: a folder, or table name -> Parquet file, folder or glob (local or s3://).
@@ -137,7 +179,7 @@ def run_table(
     with session(
         rule, data=data, tables=tables, now=now, params=params, engine=engine, rules_dirs=rules_dirs, **engine_options
     ) as s:
-        return s.execute(progress, flat=flat, plan=plan)
+        return Result(s.execute(progress, flat=flat, plan=plan), s.bindings.now)
 
 
 def run_rule(rule: str | Rule | None = None, **kwargs: Any) -> list[dict]:

@@ -17,7 +17,8 @@ def card(rule: Rule) -> str:
     wrap = textwrap.TextWrapper(width=100, initial_indent="  ", subsequent_indent="  ")
     out = [rule.name, "=" * len(rule.name), ""]
     out += [wrap.fill(rule.description), ""]
-    out += [f"Author:   {rule.author}", f"Source:   {rule.source_url}", f"Rule id:  {rule.slug}", ""]
+    out += [f"Author:   {rule.author}", f"Source:   {rule.source_url}", f"Rule id:  {rule.slug}"]
+    out += [f"Severity: {rule.severity or '(not declared: OCSF Unknown)'}", ""]
     out.append("MITRE ATT&CK")
     for m in rule.mitre:
         techniques = ", ".join(m.get("techniques") or []) or "no specific technique"
@@ -44,6 +45,9 @@ def card(rule: Rule) -> str:
         out.append(f"  {s.file:<40} {s.title}")
     out += ["", "Output (one record per " + ", ".join(rule.output.key) + ")"]
     out += [f"  {c}: {t}" for c, t in rule.output.nested.columns.items()]
+    if rule.output.ocsf:
+        out += ["", "OCSF fields (--format ocsf; the whole record under unmapped)"]
+        out += [f"  {path} <- {column}" for path, column in rule.output.ocsf]
     if rule.notes:
         out += ["", "Notes"]
         out += [textwrap.fill(n, width=100, initial_indent="  ", subsequent_indent="  ") for n in rule.notes]

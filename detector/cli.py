@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from detector.commands import common
+from detector.commands import common, helptext
 from detector.commands.explain import explain_command
 from detector.commands.export import export
 from detector.commands.generate import generate
@@ -23,17 +23,19 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=helptext.Group,
 )
 RULE_COMMAND = {"cls": common.RuleCommand}
-app.command("rules")(common.handle_errors(rules))
+COMMAND = {"cls": helptext.Command}
+app.command("rules", **COMMAND)(common.handle_errors(rules))
 app.command("run", **RULE_COMMAND)(common.handle_errors(run))
 app.command("sql", **RULE_COMMAND)(common.handle_errors(sql))
 app.command("explain", **RULE_COMMAND)(common.handle_errors(explain_command))
 app.command("export", **RULE_COMMAND)(common.handle_errors(export))
 app.command("rule", **RULE_COMMAND)(common.handle_errors(rule))
-app.command("test")(common.handle_errors(test))
-app.command("generate")(common.handle_errors(generate))
-app.command("ingest")(common.handle_errors(ingest))
+app.command("test", **COMMAND)(common.handle_errors(test))
+app.command("generate", **COMMAND)(common.handle_errors(generate))
+app.command("ingest", **COMMAND)(common.handle_errors(ingest))
 
 
 def main() -> None:

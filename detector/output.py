@@ -1,5 +1,6 @@
-"""Write a result as table / jsonl / json / csv / parquet. Files are written to a temporary sibling and renamed
-into place, so a failed or interrupted run never leaves a half-written file or destroys the previous one."""
+"""Write a result as table / jsonl / json / csv / parquet (ocsf: detector.ocsf builds the text). Files are written
+to a temporary sibling and renamed into place, so a failed or interrupted run never leaves a half-written file or
+destroys the previous one."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     from detector.rule import Rule
 
-FORMATS = ("table", "jsonl", "json", "csv", "parquet")
+FORMATS = ("table", "jsonl", "json", "csv", "parquet", "ocsf")
 
 
 def iso(value: datetime) -> str:
@@ -145,10 +146,15 @@ def _table(records: list[dict], layout: Layout) -> str:
 
 @contextlib.contextmanager
 def atomic_file(path: Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file beside `path`; rename it onto `path` only if the block succeeds."""
+    """Open a temporary file beside `path`; rename it onto `path` only if the block succeeds. A path that is not a
+    regular file (/dev/null, /dev/stdout, a named pipe) is written in place: renaming onto it would replace it."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"--output {path} is a folder")
+    if path.exists() and not path.is_file():
+        with open(path, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as fh:
+            yield fh
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as fh:
@@ -167,7 +173,10 @@ def write(table: pa.Table, fmt: str, output: Path | None, stdout: IO[str], layou
         with atomic_file(output, "wb") as fh:
             pq.write_table(table, fh)
         return
-    text = render_text(table, fmt, layout)
+    write_text(render_text(table, fmt, layout), output, stdout)
+
+
+def write_text(text: str, output: Path | None, stdout: IO[str]) -> None:
     if output is None:
         stdout.write(text)
         return

@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from detector import types
+from detector import ocsf, types
 from detector.errors import RuleError
 from detector.kql import join_names
 from detector.paths import sql_root
@@ -81,6 +81,7 @@ class Output:
     record_noun: str = "record"
     row_noun: str = "row"
     table_columns: tuple[str, ...] = ()  # what `--format table` shows (default: every column)
+    ocsf: tuple[tuple[str, str], ...] = ()  # [output.ocsf]: (OCSF path, record column) for `--format ocsf`
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Rule:
     output: Output
     clock: tuple[str, str]  # (table, column) whose newest value `--now latest` takes
     version: str = "1"
+    severity: str | None = None  # OCSF's severity name (detector.ocsf.SEVERITY_NAMES); None: not declared
     mitre: tuple[dict, ...] = ()
     event_coverage: tuple[dict, ...] = ()
     exclusions: tuple[dict, ...] = ()
@@ -113,6 +115,10 @@ class Rule:
     plans: dict[str, dict] = field(default_factory=dict)
     default_plan: str = "straight"
     explain_views: tuple[ExplainView, ...] = ()
+    # table -> duration parameters: the result depends only on its rows whose time column (`time`, below) is
+    # after now - the longest of them ([tables.NAME] since; lets a run skip lake files wholly older than that)
+    since: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    time: dict[str, str] = field(default_factory=dict)  # table -> its time column ([tables.NAME] time)
 
     def plan(self, name: str | None = None) -> tuple[Stage, ...]:
         """The stages of an execution plan. `straight` is the KQL as written, one CTE per let and stage (what
@@ -227,9 +233,13 @@ def _load_folder(folder: Path, _mtime: int, _size: int) -> Rule:
 
 def _build(folder: Path, raw: dict) -> Rule:
     where = folder / "rule.toml"
-    tables, reads = {}, {}
+    tables, reads, since, time = {}, {}, {}, {}
     for name, spec in raw["tables"].items():
         tables[name], reads[name] = _table(where, name, spec)
+        if "since" in spec:
+            since[name] = _since(where, name, spec["since"])
+        if "time" in spec:
+            time[name] = str(spec["time"])
     out = raw["output"]
     flat = out.get("flat")
     output = Output(
@@ -241,6 +251,7 @@ def _build(folder: Path, raw: dict) -> Rule:
         record_noun=out.get("record_noun", "record"),
         row_noun=out.get("row_noun", "row"),
         table_columns=tuple(out.get("table_columns", ())),
+        ocsf=_ocsf_mapping(where, out.get("ocsf", {})),
     )
     clock_table, _, clock_column = raw.get("clock", "").partition(".")
     return Rule(
@@ -251,6 +262,7 @@ def _build(folder: Path, raw: dict) -> Rule:
         author=raw["author"],
         source_url=raw["source_url"],
         version=str(raw.get("version", "1")),
+        severity=raw.get("severity"),
         params={name: Param(name=name, **spec) for name, spec in raw.get("params", {}).items()},
         tables=tables,
         reads=reads,
@@ -265,7 +277,56 @@ def _build(folder: Path, raw: dict) -> Rule:
         plans={name: dict(spec) for name, spec in raw.get("plans", {}).items()},
         default_plan=raw.get("default_plan", "straight"),
         explain_views=tuple(ExplainView(**v) for v in raw.get("explain", ())),
+        since=since,
+        time=time,
     )
+
+
+def _ocsf_mapping(where: Path, spec: dict, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """[output.ocsf]: `"OCSF.path" = "Column"` pairs in order; nested tables (unquoted dotted keys) read as paths."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in spec.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            pairs += _ocsf_mapping(where, value, path + ".")
+        elif isinstance(value, str):
+            pairs.append((path, value))
+        else:
+            raise RuleError(f'{where}: [output.ocsf] "{path}" must name a record column (a string)')
+    return tuple(pairs)
+
+
+def _check_ocsf(rule: Rule, fail: Callable[[str], None]) -> None:
+    """`severity` is one of OCSF's names; every [output.ocsf] path is a finding field detector.ocsf fills, and its
+    column an output column of a type that fits (a list column's elements are checked when records are written)."""
+    if rule.severity is not None and rule.severity not in ocsf.SEVERITY_NAMES:
+        fail(f"severity {rule.severity!r} is not an OCSF severity (one of {', '.join(ocsf.SEVERITY_NAMES)})")
+    columns = rule.output.nested.columns
+    mapping = dict(rule.output.ocsf)
+    for path, column in rule.output.ocsf:
+        key = f'[output.ocsf] "{path}" = "{column}"'
+        if path in ocsf.ARRAYS:
+            if columns.get(column) != "dynamic":
+                fail(f"{key}: {column} is not a list (dynamic) output column")
+            continue
+        if path not in ocsf.TARGETS:
+            fail(f"{key}: unknown OCSF path (known: {', '.join([*ocsf.TARGETS, *ocsf.ARRAYS])})")
+        array = path.partition("[].")[0] + "[]" if "[]." in path else None
+        if array in mapping:
+            continue  # the field of an element of the list column
+        if column not in columns:
+            fail(f"{key}: {column} is not an output column")
+        fits = ocsf.KUSTO_TYPES[ocsf.TARGETS[path]]
+        if columns[column] not in fits:
+            fail(f"{key}: {column} is {columns[column]}, OCSF wants {' or '.join(fits)} there")
+
+
+def _since(where: Path, name: str, value: Any) -> tuple[str, ...]:
+    """[tables.NAME] since = "param" or ["param", ...]: duration parameters (checked in _check)."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise RuleError(f"{where}: [tables.{name}] since must name duration parameters (a name or a list)")
+    return tuple(names)
 
 
 def _output_columns(where: Path, spec: dict) -> dict[str, str]:
@@ -362,9 +423,19 @@ def _check(rule: Rule) -> None:
     table, column = rule.clock
     if table not in rule.tables or column not in rule.tables[table] or rule.tables[table][column] != "datetime":
         fail(f'clock {table}.{column} is not a datetime column the rule reads (clock = "Table.Column")')
+    for name, spans in rule.since.items():
+        for span in spans:
+            if span not in rule.params or rule.params[span].type != "duration":
+                fail(f"[tables.{name}] since: {span!r} is not a duration parameter of the rule")
+        if name not in rule.time:
+            fail(f'[tables.{name}] since needs the table\'s time column: time = "Column"')
+    for name, column in rule.time.items():
+        if rule.tables[name].get(column) != "datetime":
+            fail(f"[tables.{name}] time {column!r} is not a datetime column among the table's columns")
     for view in rule.explain_views:
         if not (rule.folder / view.file).is_file():
             fail(f"explain view {view.title!r} names missing template {view.file}")
+    _check_ocsf(rule, fail)
     _check_template_syntax(rule)
 
 

@@ -1,9 +1,12 @@
 """Find the tables a rule reads and build, for any engine, the typed view each engine exposes.
 
 A table is `DIR/NAME.parquet`, a folder `DIR/NAME/` of Parquet files at any depth (hive folders allowed),
-or whatever `--table NAME=PATH_OR_GLOB` names. Files in one table may differ in columns (union by name);
-extra columns are ignored. The view casts each column to its Kusto type (detector/types.py): datetimes to a UTC
-instant (zoned, naive = UTC, or ISO-8601 text), integers from integer or numeric text, strings from anything.
+a Delta table (a folder holding `_delta_log/`, or `delta:PATH[@VERSION]`), an Iceberg table
+(`iceberg:CATALOG_URI#namespace.table`), or whatever `--table NAME=PATH_OR_GLOB` names. Delta and Iceberg
+tables become the Parquet files of one snapshot (detector/lake.py), so the engines read every kind alike.
+Files in one table may differ in columns (union by name); extra columns are ignored. The view casts each
+column to its Kusto type (detector/types.py): datetimes to a UTC instant (zoned, naive = UTC, or ISO-8601
+text), integers from integer or numeric text, strings from anything.
 A column the rule reads must be in the data; a documented column the rule only passes through (whole-row output)
 reads as Kusto's empty value when absent: "" for a string, null otherwise.
 """
@@ -11,10 +14,11 @@ reads as Kusto's empty value when absent: "" for a string, null otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
-from detector import types
+from detector import lake, types
 from detector.errors import SourceError
 from detector.literals import sql_identifier
 from detector.rule import Rule
@@ -26,6 +30,7 @@ class Table:
     name: str
     location: str  # what the user gave, for messages
     files: tuple[str, ...]
+    newest: tuple[datetime | None, ...] = ()  # per file, its newest time by lake statistics (None: unknown)
 
 
 def resolve(rule: Rule, data: str | Path | None, overrides: dict[str, str] | None = None) -> dict[str, Table]:
@@ -38,9 +43,9 @@ def resolve(rule: Rule, data: str | Path | None, overrides: dict[str, str] | Non
     tables = {}
     for name in rule.tables:
         if name in overrides:
-            tables[name] = _from_location(name, overrides[name])
+            tables[name] = _from_location(name, overrides[name], rule)
         elif data is not None:
-            tables[name] = _from_data_dir(name, data)
+            tables[name] = _from_data_dir(name, data, rule)
         else:
             raise SourceError(f"table {name}: give --data DIR or --table {name}=PATH")
     return tables
@@ -53,19 +58,45 @@ def check_mapping(rule: Rule, mapping: dict[str, str], label: str = "table") -> 
         raise SourceError(f"{label} {unknown[0]}: the rule reads no such table (it reads {', '.join(rule.tables)})")
 
 
-def _from_data_dir(name: str, data: str) -> Table:
+def _from_data_dir(name: str, data: str, rule: Rule) -> Table:
     store = store_for(data)
     single, folder = store.join(data, f"{name}.parquet"), store.join(data, name)
     if store.is_file(single) and store.is_dir(folder):
         raise SourceError(f"table {name}: both {single} and {folder}/ exist; keep one")
     if store.is_file(single):
-        return _from_location(name, single)
+        return _from_location(name, single, rule)
     if store.is_dir(folder):
-        return _from_location(name, folder)
+        return _from_location(name, folder, rule)
     raise SourceError(f"table {name}: neither {single} nor a folder {folder}/ exists")
 
 
-def _from_location(name: str, location: str) -> Table:
+def _is_delta_folder(location: str) -> bool:
+    """A folder holding _delta_log/ is a Delta table: its Parquet files include ones the log has removed."""
+    store = store_for(location)
+    return not has_glob(location) and store.is_dir(store.join(location, "_delta_log"))
+
+
+def prune(rule: Rule, tables: dict[str, Table], now: datetime, values: dict) -> dict[str, Table]:
+    """Drop the lake files whose statistics show every row is too old for the rule to read: rule.toml `since`
+    says the rule's result depends only on rows whose time column (`time`) is after now - the longest of those
+    durations."""
+    pruned = dict(tables)
+    for name, table in tables.items():
+        spans = [values.get(p) for p in rule.since.get(name, ())]
+        if not table.newest or not spans or any(s is None for s in spans):
+            continue
+        kept = set(lake.prune(list(table.files), list(table.newest), now - max(spans)))
+        keep = [i for i, f in enumerate(table.files) if f in kept]
+        files = tuple(table.files[i] for i in keep)
+        pruned[name] = replace(table, files=files, newest=tuple(table.newest[i] for i in keep))
+    return pruned
+
+
+def _from_location(name: str, location: str, rule: Rule) -> Table:
+    if lake.is_lake(location) or _is_delta_folder(location):
+        spec = location if lake.is_lake(location) else f"delta:{location}"
+        files, newest = lake.resolve(name, spec, rule.tables[name], rule.time.get(name))
+        return Table(name=name, location=location, files=tuple(files), newest=tuple(newest))
     store = store_for(location)
     if store.is_dir(location):
         files = store.parquet_below(location)

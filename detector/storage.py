@@ -55,7 +55,7 @@ class LocalStore:
         return os.path.getsize(path)
 
     def parquet_below(self, folder: str) -> list[str]:
-        return [path for path in walk_files(folder) if _is_parquet(os.path.basename(path))]
+        return [path for path in walk_files(folder) if _is_data(os.path.relpath(path, folder).split(os.sep))]
 
     def glob(self, pattern: str) -> list[str]:
         return sorted(f for f in globlib.glob(pattern, recursive=True) if os.path.isfile(f))
@@ -94,15 +94,21 @@ class RemoteStore:
 
     def parquet_below(self, folder: str) -> list[str]:
         found = self._call("list", folder, lambda: self.fs.find(folder))
-        return [self._url(p) for p in sorted(found) if _is_parquet(p.rsplit("/", 1)[-1])]
+        below = folder.split("://", 1)[-1].rstrip("/") + "/"
+        return [self._url(p) for p in sorted(found) if _is_data(p.removeprefix(below).split("/"))]
 
     def glob(self, pattern: str) -> list[str]:
         found = self._call("list", pattern, lambda: self.fs.glob(pattern))
         return [self._url(p) for p in sorted(found) if not self.fs.isdir(p)]
 
 
-def _is_parquet(name: str) -> bool:
-    return name.endswith(".parquet") and not name.startswith(".")
+def _is_data(parts: list[str]) -> bool:
+    """A Parquet data file, as Spark and Hive see a folder: a file or folder whose name starts with `_` or `.` is
+    not data (_SUCCESS, .crc checksums, _temporary/ of an unfinished job, _delta_log/), unless it is a partition
+    folder (`_col=value`)."""
+    *dirs, name = parts
+    hidden_dir = any(d.startswith(("_", ".")) and "=" not in d for d in dirs)
+    return name.endswith(".parquet") and not name.startswith(("_", ".")) and not hidden_dir
 
 
 @functools.lru_cache(maxsize=8)

@@ -6,11 +6,14 @@ import csv
 import io
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from conftest import conn, device
 from helpers import invoke, write_fleet
+
+from detector.rule import load_all
 
 NOW = "2026-11-20T12:00:00Z"
 
@@ -102,6 +105,22 @@ def test_parquet_output(data, tmp_path):
     result = invoke("run", "--data", data, "--now", NOW, "--format", "parquet", "--output", out)
     assert result.exit_code == 0, result.output
     assert pq.read_table(out).to_pylist()[0]["set_Details"][0]["RemotePort"] == 80
+
+
+def test_output_to_a_named_pipe_writes_into_it(data, tmp_path):
+    """A path that is not a regular file (a FIFO here; /dev/null, /dev/stdout) is written, never replaced."""
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = invoke("run", "--data", data, "--now", NOW, "--format", "jsonl", "--output", fifo)
+    reader.join(30)
+    assert result.exit_code == 0, result.output
+    assert fifo.is_fifo() and got and got[0].startswith(b'{"DeviceName":"srv-a"')
 
 
 def test_parquet_needs_output(data):
@@ -230,3 +249,38 @@ def test_sql_header_values_cannot_leave_their_comment():
     assert '-- excluded_ip_types = ["x\\nDROP TABLE y"]' in result.stdout
     header = result.stdout.split("\nWITH\n")[0].splitlines()
     assert all(line.startswith("-- ") for line in header)
+
+
+ALL_SAMPLE = [
+    "run",
+    "--all",
+    "--data",
+    Path(__file__).parent.parent / "data" / "sample",
+    "--now",
+    NOW,
+    "--param",
+    "server_network_connection_anomalies.servers=srv-anom-planted-01,srv-anom-planted-02,srv-anom-planted-03",
+]
+
+
+def test_run_all_tags_every_record_with_its_rule_in_every_format():
+    """jsonl, json, csv: a `rule` field first; ocsf: finding_info.analytic.uid (OCSF has no `rule` field); table: a
+    section per rule under its heading; the same records in each; parquet is refused (the shapes differ)."""
+    rules = sorted(load_all()[0])
+    jsonl = invoke(*ALL_SAMPLE, "--format", "jsonl")
+    assert jsonl.exit_code == 0, jsonl.output
+    records = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert all(next(iter(r)) == "rule" for r in records)
+    tags = [r["rule"] for r in records]
+    assert sorted(set(tags)) == rules and tags == sorted(tags)
+    assert json.loads(invoke(*ALL_SAMPLE, "--format", "json").stdout) == records
+    rows = list(csv.DictReader(io.StringIO(invoke(*ALL_SAMPLE, "--format", "csv").stdout)))
+    assert next(iter(rows[0])) == "rule" and [r["rule"] for r in rows] == tags
+    findings = [json.loads(line) for line in invoke(*ALL_SAMPLE, "--format", "ocsf").stdout.splitlines()]
+    assert [f["finding_info"]["analytic"]["uid"] for f in findings] == tags
+    assert [f["unmapped"] for f in findings] == [{k: v for k, v in r.items() if k != "rule"} for r in records]
+    table = invoke(*ALL_SAMPLE, "--format", "table").stdout
+    headings = [line.split(":")[0][3:] for line in table.splitlines() if line.startswith("== ")]
+    assert headings == rules
+    parquet = invoke(*ALL_SAMPLE, "--format", "parquet", "--output", "x.parquet")
+    assert parquet.exit_code == 2 and "--all writes table, jsonl, json, csv or ocsf" in parquet.stderr

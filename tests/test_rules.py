@@ -12,6 +12,7 @@ from detector import types
 from detector.dialects import DIALECTS
 from detector.engines.duckdb import DuckDBEngine
 from detector.literals import sql_identifier
+from detector.ocsf import SEVERITY_NAMES
 from detector.params import placeholder_bindings
 from detector.render import render
 from detector.rule import load_all
@@ -41,6 +42,7 @@ def test_metadata_is_complete(slug):
         assert all(re.fullmatch(r"T\d{4}(\.\d{3})?", t) for t in m.get("techniques", [])), m
     assert all({"provider", "event", "title"} <= set(e) for e in rule.event_coverage)
     assert rule.output.key and rule.output.nested.order_by
+    assert rule.severity in SEVERITY_NAMES  # what `--format ocsf` reports; optional for users' rules, not ours
 
 
 @pytest.mark.parametrize("slug", sorted(RULES))

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
+from detector.commands.helptext import Command, plain_params
 from detector.errors import DetectorError, ParamError, RuleError, SourceError
 from detector.rule import Param, Rule, discover, load_rule
 
@@ -143,7 +143,7 @@ def param_options(params: list[Param]) -> list[Any]:
         """Rule parameters."""
 
     options.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
-    scratch = typer.Typer()
+    scratch = typer.Typer(add_completion=False)  # else its completion options would join the rule's
     scratch.command()(options)
     return list(typer.main.get_command(scratch).params)
 
@@ -154,7 +154,7 @@ _INVOKED: contextvars.ContextVar[tuple[Rule | None, dict[str, Any]]] = contextva
 )
 
 
-class RuleCommand(TyperCommand):
+class RuleCommand(Command):
     """A command whose first argument names a rule and whose options include that rule's parameters."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -174,6 +174,7 @@ class RuleCommand(TyperCommand):
         taken = {name for p in base for name in (*p.opts, p.name)}
         wanted = [p for p in (rule.params.values() if rule else ()) if p.option not in taken and p.name not in taken]
         extra = param_options(wanted) if wanted else []
+        plain_params(extra)
         self.params = base + extra
         ctx.meta[_META_RULE] = rule
         ctx.meta[_META_PARAMS] = [o.name for o in extra]

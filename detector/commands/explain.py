@@ -35,6 +35,11 @@ def explain_command(
     if entity is not None and loaded.output.entity is None:
         raise common.ParamError("--entity", f"rule {loaded.slug} declares no entity column ([output] entity)")
     with api.session(
-        loaded, data=data, tables=common.parse_pairs("--table", table), now=now, params=common.rule_params(param)
+        loaded,
+        data=data,
+        tables=common.parse_pairs("--table", table),
+        now=now,
+        params=common.rule_params(param),
+        prune=False,  # explain counts every stage's rows, Stage 1's before any window
     ) as s:
         typer.echo(describe(s, explain(s, entity)), nl=False)

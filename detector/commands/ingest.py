@@ -27,8 +27,10 @@ def ingest(
             "--from",
             metavar="FORMAT",
             help="Input format: defender-csv (Advanced Hunting or Sentinel CSV export), defender-jsonl (one "
-            "Advanced Hunting row per line), defender-stream (streaming API: Event Hub messages, Storage blobs), "
-            "sysmon (Sysmon 3 / Security 5156 JSON lines from NXLog, Winlogbeat, Logstash).",
+            "Advanced Hunting row per line), defender-api (the Advanced Hunting API's JSON response: Schema and "
+            "Results), defender-stream (streaming API: Event Hub messages, Storage blobs), defender-capture (Event "
+            "Hubs Capture Avro files of the streaming API; needs the capture extra), sysmon (Sysmon 3 / Security "
+            "5156 JSON lines from NXLog, Winlogbeat, Logstash).",
             show_default=False,
         ),
     ],
@@ -57,8 +59,8 @@ def ingest(
         typer.Option(
             "--table",
             metavar="NAME",
-            help="defender-csv / defender-jsonl: the table the rows belong to (DeviceNetworkEvents, DeviceInfo or "
-            "DeviceFileEvents), when neither a Type / Table column nor the columns tell.",
+            help="defender-csv / defender-jsonl / defender-api: the table all rows belong to (DeviceNetworkEvents, "
+            "DeviceInfo or DeviceFileEvents), when neither a Type / Table column nor the columns tell.",
             show_default=False,
         ),
     ] = None,
@@ -71,14 +73,23 @@ def ingest(
     DIR/DeviceFileEvents/..., the layout `detector run --data DIR` reads, and print what was read, written,
     skipped and rejected per file.
 
-    defender-*: a row's table is --table, else its Type (Sentinel) or Table column, else the streaming API's
-    category, else its columns: RemoteIP & co. for DeviceNetworkEvents, OSPlatform & co. for DeviceInfo,
+    defender-*: a row's table is the streaming API's category (defender-stream, defender-capture), else --table,
+    else its Type (Sentinel) or Table (union withsource=Table) column, else the columns of the header (CSV header,
+    API Schema, a JSON line's keys): RemoteIP & co. for DeviceNetworkEvents, OSPlatform & co. for DeviceInfo,
     FileName + FolderPath + SHA256 (or a column only file events have, e.g. PreviousFileName) for
-    DeviceFileEvents. DeviceProcessEvents rows are recognised and skipped. Every documented column is written
-    (null when the input lacks it).
+    DeviceFileEvents. When the header has the columns of several tables (a union query), each row goes by its
+    filled columns; a row filling columns of two tables (a join) is skipped, one filling only shared columns is
+    rejected. DeviceProcessEvents rows are recognised and skipped. Every documented column is written (null when
+    the input lacks it).
 
-    Bad rows are rejected and reported with their file and line (the first 5 per file; counts for all). A file
-    that cannot be read is reported and the others are still ingested.
+    defender-api: a response of api.security.microsoft.com/api/advancedhunting/run or of Microsoft Graph's
+    security/runHuntingQuery; each value must be of its Schema type (DateTime, Int64, Boolean, ...) or the row is
+    rejected. Results are read one row at a time. defender-capture: each Capture event's Body is read as a
+    streaming API message.
+
+    Bad rows are rejected and reported with their file and line (API documents: the row of Results; Capture
+    files: the event), the first 5 per file, counts for all. A file that cannot be read (not the format, an Avro
+    file of another schema, corrupt, truncated) is reported on one line and the others are still ingested.
 
     sysmon: outbound Sysmon 3 and Security 5156 events become ConnectionSuccess rows (a 5156 repeating a Sysmon 3
     is dropped); DeviceName is the logged host name in lower case, DeviceId a hash of it; RemoteIPType follows
@@ -90,6 +101,14 @@ def ingest(
 
     Exit codes: 0 when at least one input could be read (even with rejected rows); 2 when nothing could be read
     or the options are wrong.
+
+    Examples (the repository's test fixtures):
+
+      detector ingest --from defender-api tests/data/ingest/api_advancedhunting_run.json --out /tmp/ah
+
+      detector ingest --from defender-capture tests/data/ingest/eventhubs_capture.avro --out /tmp/ah
+
+      detector ingest --from defender-csv tests/data/ingest/union_export.csv --out /tmp/ah
     """
     show = sys.stderr.isatty()
 

@@ -6,14 +6,13 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
 import typer
 
-from detector import api
+from detector import api, ocsf
 from detector.commands import common
 from detector.engines import ENGINES, open_engine
 from detector.errors import DetectorError, ParamError, SourceError
-from detector.output import FORMATS, layout_for, records_text, render_text, write
+from detector.output import FORMATS, layout_for, records_text, render_text, write, write_text
 from detector.rule import Rule, load_all
 
 
@@ -26,7 +25,8 @@ def run(
         str | None,
         typer.Option(
             "--format",
-            help=f"Output format: {', '.join(FORMATS)}. Default: table on a terminal, jsonl otherwise.",
+            help=f"Output format: {', '.join(FORMATS)}. Default: table on a terminal, jsonl otherwise. ocsf: one "
+            f"OCSF {ocsf.OCSF_VERSION} Detection Finding per record, as JSON lines.",
             show_default=False,
         ),
     ] = None,
@@ -104,6 +104,8 @@ def run(
     fmt = fmt or ("table" if sys.stdout.isatty() and output is None else "jsonl")
     if fmt not in FORMATS:
         raise ParamError("--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "ocsf" and flat:
+        raise ParamError("--format", "ocsf reports the rule's records, not its --flat rows")
     options = {"engine": engine, "threads": threads, "memory_limit": memory_limit, "spill_dir": spill_dir}
     options["spark_master"] = spark_master
     options["connection"] = connection
@@ -112,7 +114,7 @@ def run(
         return
     loaded = common.current_rule(rule, rules_dir)
     try:
-        table_out = api.run_table(
+        result = api.run_result(
             loaded,
             data=data,
             tables=common.parse_pairs("--table", table),
@@ -125,8 +127,11 @@ def run(
         )
     finally:
         common.progress_done()
-    write(table_out, fmt, output, sys.stdout, layout_for(loaded, flat))
-    if fail_on_alert and table_out.num_rows:
+    if fmt == "ocsf":
+        write_text(ocsf.findings_text(loaded, result.table.to_pylist(), result.now), output, sys.stdout)
+    else:
+        write(result.table, fmt, output, sys.stdout, layout_for(loaded, flat))
+    if fail_on_alert and result.table.num_rows:
         raise typer.Exit(1)
 
 
@@ -143,7 +148,7 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
             raise ParamError("--param", f"with --all, name the rule: --param RULE.{name}=VALUE")
         per_rule.setdefault(slug, {})[short] = value
     if fmt == "parquet":
-        raise ParamError("--format", "--all writes table, jsonl, json or csv (rules' records differ in shape)")
+        raise ParamError("--format", "--all writes table, jsonl, json, csv or ocsf (rules' records differ in shape)")
     if data is None and options.get("connection") is None:
         raise ParamError("--data", "--all needs --data DIR (or --connection URL: tables named as the rules read them)")
     if options.get("connection") is not None:  # a database that cannot be reached fails the run, not each rule
@@ -164,7 +169,7 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
             print(f"skipped {slug}: it needs --param {slug}.{missing[0].name}=VALUE", file=sys.stderr)
             continue
         try:
-            result = api.run_table(loaded, data=data, now=now, params=given, **options)
+            result = api.run_result(loaded, data=data, now=now, params=given, **options)
         except SourceError as exc:
             print(f"skipped {slug}: {exc}", file=sys.stderr)
             continue
@@ -172,7 +177,7 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
             print(f"error: rule {slug}: {exc}", file=sys.stderr)
             broken[slug] = str(exc)
             continue
-        alerts += result.num_rows
+        alerts += result.table.num_rows
         chunks.append((loaded, result))
     _write_all(chunks, fmt, output)
     if broken:
@@ -181,18 +186,15 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
         raise typer.Exit(1)
 
 
-def _write_all(chunks: list[tuple[Rule, pa.Table]], fmt: str, output: Path | None) -> None:
-    """Every rule's records, each tagged with its rule; a table per rule under a heading for people."""
+def _write_all(chunks: list[tuple[Rule, api.Result]], fmt: str, output: Path | None) -> None:
+    """Every rule's records, each tagged with its rule: a `rule` field first (ocsf: finding_info.analytic.uid), a
+    table per rule under a heading for people."""
     if fmt == "table":
-        parts = [f"== {r.slug}: {r.name}\n{render_text(t, 'table', layout_for(r))}" for r, t in chunks]
+        parts = [f"== {r.slug}: {r.name}\n{render_text(res.table, 'table', layout_for(r))}" for r, res in chunks]
         text = "\n".join(parts)
+    elif fmt == "ocsf":
+        text = "".join(ocsf.findings_text(r, res.table.to_pylist(), res.now) for r, res in chunks)
     else:
-        records = [{"rule": r.slug, **rec} for r, t in chunks for rec in t.to_pylist()]
+        records = [{"rule": r.slug, **rec} for r, res in chunks for rec in res.table.to_pylist()]
         text = records_text(records, fmt)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    from detector.output import atomic_file
-
-    with atomic_file(output) as fh:
-        fh.write(text)
+    write_text(text, output, sys.stdout)

@@ -6,19 +6,24 @@
 
 Layout: `OUT/DeviceNetworkEvents/date=YYYY-MM-DD/part-KEY-NNNNN.parquet` and the same for DeviceInfo and
 DeviceFileEvents (`TABLES`), one day (UTC, of Timestamp) per folder, every documented column of the table
-(`detector.ingest.schema`). A row's table comes from --table, a Type/Table column, the streaming API's category or
-the columns (see `defender`); DeviceProcessEvents rows are recognised and skipped.
+(`detector.ingest.schema`). A row's table comes from the streaming API's category, --table, a Type/Table column or
+the columns, row by row in a combined (union) export (see `routing`); DeviceProcessEvents rows are recognised and
+skipped.
 
 Formats (`fmt`):
 - `defender-csv`: Advanced Hunting CSV export, or a Sentinel / Log Analytics CSV export (see `defender`).
 - `defender-jsonl`: one Advanced Hunting row per line as a JSON object.
+- `defender-api`: the Advanced Hunting API's JSON response (Schema, Results), or Graph's runHuntingQuery's
+  (see `defender_api`); values typed by the Schema.
 - `defender-stream`: the streaming API's Event Hub messages and Storage-account blobs (folders are walked).
+- `defender-capture`: Event Hubs Capture Avro files of the streaming API's messages (see `capture`; fastavro).
 - `sysmon`: Sysmon 3 / Security 5156 JSON lines from NXLog, Winlogbeat, Logstash (see `sysmon`).
 Inputs may be files or folders (walked), plain, .gz, or .zip (every member).
 
-Streaming: inputs are read line by line and rows are written every `chunk_rows` rows as separate part files, so
-memory does not grow with the input. (The sysmon reader keeps, between its two passes, one dictionary entry per
-process creation and per distinct image path, and one integer per Sysmon 3 connection.)
+Streaming: inputs are read line by line (API documents value by value, Avro files event by event) and rows are
+written every `chunk_rows` rows as separate part files, so memory does not grow with the input. (The sysmon reader
+keeps, between its two passes, one dictionary entry per process creation and per distinct image path, and one
+integer per Sysmon 3 connection; an API document whose Results come before its Schema is held whole.)
 
 Errors: a bad row is rejected, counted and reported with its file and line; a file that cannot be read (missing,
 corrupt, truncated) is reported and the other files are still ingested; rows read before a file broke are kept.
@@ -34,14 +39,17 @@ from pathlib import Path
 from detector.errors import ParamError
 from detector.ingest import readers
 from detector.ingest.base import FileError, Reader, Reject, Row, Skip
+from detector.ingest.capture import Capture
 from detector.ingest.defender import DefenderCsv, DefenderJsonl, DefenderStream
+from detector.ingest.defender_api import DefenderApi
 from detector.ingest.iptype import classify_ip, normalize_ip
 from detector.ingest.schema import SCHEMAS, TABLES, table_name
 from detector.ingest.summary import Device, FileSummary, IngestSummary, RejectedRow
 from detector.ingest.sysmon import Sysmon, company_from_path, load_assets
 from detector.ingest.writer import PartWriter, source_key
 
-FORMATS = ("defender-csv", "defender-jsonl", "defender-stream", "sysmon")
+FORMATS = ("defender-csv", "defender-jsonl", "defender-api", "defender-stream", "defender-capture", "sysmon")
+_TABLE_FORMATS = ("defender-csv", "defender-jsonl", "defender-api")  # --table applies to these
 PROGRESS_EVERY = 10_000
 
 Progress = Callable[[str, int], None]
@@ -106,16 +114,20 @@ def _reader(fmt: str, table: str | None, assets: Path | None) -> Reader:
         forced = table_name(table)
         if forced is None:
             raise ParamError("--table", f"{table!r} is not one of {', '.join(TABLES)}")
-        if fmt not in ("defender-csv", "defender-jsonl"):
-            raise ParamError("--table", f"applies to defender-csv and defender-jsonl, not {fmt}")
+        if fmt not in _TABLE_FORMATS:
+            raise ParamError("--table", f"applies to {', '.join(_TABLE_FORMATS)}, not {fmt}")
     if assets is not None and fmt != "sysmon":
         raise ParamError("--assets", f"applies to --from sysmon only, not {fmt}")
     if fmt == "defender-csv":
         return DefenderCsv(forced)
     if fmt == "defender-jsonl":
         return DefenderJsonl(forced)
+    if fmt == "defender-api":
+        return DefenderApi(forced)
     if fmt == "defender-stream":
         return DefenderStream()
+    if fmt == "defender-capture":
+        return Capture()
     return Sysmon(load_assets(Path(assets)) if assets is not None else None)
 
 

@@ -4,9 +4,10 @@ Column names are Advanced Hunting's (matched case-insensitively). Values are kep
 "" for a string column and null for a number or a timestamp; a JSON null stays null. Integers must be exact
 (an 18-digit ReportId stays exact: JSON is parsed with Python's json, whose integers are not floats).
 
-The table of a row: `--table`, else a `Type` (Sentinel) or `Table` column naming it, else the streaming API's
-`category`, else its columns (`guess_table`). Rows of a table ingest knows but does not write
-(DeviceProcessEvents) and of any other table are skipped with the reason.
+The table of a row: the streaming API's `category`; in the other formats `--table`, else a `Type` (Sentinel) or
+`Table` column naming it, else the columns of the header, or of the row in a combined (union) export (see
+`routing`). Rows of a table ingest knows but does not write (DeviceProcessEvents) and of any other table are
+skipped with the reason.
 """
 
 from __future__ import annotations
@@ -21,50 +22,14 @@ from typing import Any, BinaryIO
 
 from detector.ingest.base import FileError, Item, Reader, Reject, Row, RowError, Skip, convert_row
 from detector.ingest.readers import lines
-from detector.ingest.schema import COLUMNS, KNOWN, TABLES, column_name, table_name
+from detector.ingest.routing import Router, guess_table, shape
+from detector.ingest.schema import TABLES, column_name, table_name
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-def _own_columns(table: str) -> frozenset[str]:
-    """The (lower-cased) columns of `table` that no other known table has."""
-    others = {c.lower() for t in KNOWN if t != table for c in COLUMNS[t]}
-    return frozenset(c.lower() for c in COLUMNS[table]) - others
-
-
-_NETWORK_HINTS = {"remoteip", "remoteport", "remoteurl", "remoteiptype", "localip", "localport"}
-_INFO_HINTS = {"osplatform", "devicetype", "osversion", "osbuild", "osarchitecture"}
-# FileOriginUrl, PreviousFileName, ShareName, RequestSourceIP, ...: DeviceFileEvents' own columns.
-_FILE_HINTS = _own_columns("DeviceFileEvents")
-# ProcessCommandLine, ProcessId, AccountName, ...: DeviceProcessEvents' own columns.
-_PROCESS_HINTS = _own_columns("DeviceProcessEvents")
-# Both file and process events have these; without a process column they are taken as file events.
-_FILE_OR_PROCESS = {"filename", "folderpath", "sha256"}
-_TABLE_KEYS = ("type", "table")  # columns that may name a row's table, in this order
 _UTC_SUFFIX = re.compile(r"\s*\[UTC\]\s*$", re.IGNORECASE)
 _OTHER_SUFFIX = re.compile(r"\s*\[[^\]]*\]\s*$")
-_TIME_ALIASES = ("timestamp", "timegenerated")
-_UNDECIDED = "no RemoteIP, OSPlatform, FileName+FolderPath+SHA256 or other telling column, no Type or Table column"
-
-
-def guess_table(keys: list[str] | set[str]) -> str | None:
-    """The table the columns `keys` belong to: DeviceNetworkEvents when a remote/local-address column is
-    present, DeviceInfo for OS columns, DeviceFileEvents for a column only file events have (FileOriginUrl,
-    PreviousFileName, ShareName, ...) or for FileName + FolderPath + SHA256 without a column only process events
-    have, DeviceProcessEvents for such a column (ProcessCommandLine, AccountName, ...); else None. The result
-    may be a table ingest does not write (see schema.KNOWN)."""
-    lowered = {k.lower() for k in keys}
-    if lowered & _NETWORK_HINTS:
-        return "DeviceNetworkEvents"
-    if lowered & _INFO_HINTS:
-        return "DeviceInfo"
-    if lowered & _FILE_HINTS:
-        return "DeviceFileEvents"
-    if lowered & _PROCESS_HINTS:
-        return "DeviceProcessEvents"
-    if lowered >= _FILE_OR_PROCESS:
-        return "DeviceFileEvents"
-    return None
 
 
 def map_record(table: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -83,42 +48,6 @@ def map_record(table: str, record: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-class _TableChooser:
-    """--table, else a `Type` / `Table` value, else the columns."""
-
-    def __init__(self, forced: str | None):
-        self.forced = forced
-
-    def choose(self, record: dict[str, Any]) -> str | Skip | Reject:
-        if self.forced:
-            return self.forced
-        named = _named_table(record)
-        if named is not None:
-            return named
-        return by_columns(list(record))
-
-
-def _named_table(record: dict[str, Any]) -> str | Skip | None:
-    """The table a `Type` (else `Table`) value names, a Skip for another table, or None when neither is given."""
-    for wanted in _TABLE_KEYS:
-        value = next((v for k, v in record.items() if k.lower() == wanted), None)
-        if isinstance(value, str) and value.strip():
-            table = table_name(value)
-            return table if table else Skip(None, f"rows of another table ({wanted.title()} {value.strip()})")
-    return None
-
-
-def by_columns(keys: list[str]) -> str | Skip | Reject:
-    """The table `keys` tell (guess_table): a table ingest writes, a Skip for one it knows but does not write,
-    or a Reject when they do not tell."""
-    table = guess_table(keys)
-    if table is None:
-        return Reject(None, f"cannot tell the table ({_UNDECIDED}); use --table")
-    if table not in TABLES:
-        return Skip(None, f"rows of another table (columns of {table})")
-    return table
-
-
 def _row_item(line: int | None, table: str, record: dict[str, Any]) -> Item:
     try:
         return Row(line, table, convert_row(table, map_record(table, record)))
@@ -135,7 +64,7 @@ class DefenderCsv(Reader):
 
     def __init__(self, table: str | None = None):
         super().__init__()
-        self.chooser = _TableChooser(table)
+        self.router = Router(table)
 
     def records(self, path: Path, label: str, stream: BinaryIO) -> Iterator[Item]:
         state = {"line": 0, "bad_utf8": False}
@@ -154,7 +83,8 @@ class DefenderCsv(Reader):
         reader = csv.reader(text())
         header: list[str] | None = None
         ignored: list[str] = []
-        fixed: str | None = None  # the table, when no Type column can change it per row
+        fixed: str | Skip | None = None  # the table of every row, when the header alone decides
+        columns: str | None = None  # what the header's columns tell (routing.shape)
         while True:
             start = state["line"] + 1
             state["bad_utf8"] = False
@@ -172,13 +102,7 @@ class DefenderCsv(Reader):
             if header is None:
                 header, ignored = _csv_header(fields)
                 keys = [h for h in header if h]
-                typed = any(k.lower() in _TABLE_KEYS for k in keys)
-                fixed = self.chooser.forced or (None if typed else by_columns(keys))
-                if isinstance(fixed, Reject):
-                    raise FileError(
-                        f"cannot tell the table from the header ({_UNDECIDED}); give --table "
-                        + " or --table ".join(TABLES)
-                    )
+                fixed, columns = self.router.fixed(keys), shape(keys)
                 if ignored:
                     self.notes.append(f"{label}: ignored column(s) {', '.join(ignored)} (zone not UTC)")
                 continue
@@ -189,7 +113,7 @@ class DefenderCsv(Reader):
                 yield Reject(start, f"has {len(fields)} fields, the header has {len(header)}")
                 continue
             record = {h: v for h, v in zip(header, fields, strict=True) if h}
-            table = fixed or self.chooser.choose(record)
+            table = fixed or self.router.choose(record, columns)
             if isinstance(table, Skip):
                 table = Skip(start, table.reason)  # `fixed` is shared by every row
             if not isinstance(table, str):
@@ -230,7 +154,7 @@ class DefenderJsonl(Reader):
 
     def __init__(self, table: str | None = None):
         super().__init__()
-        self.chooser = _TableChooser(table)
+        self.router = Router(table)
 
     def records(self, path: Path, label: str, stream: BinaryIO) -> Iterator[Item]:
         for number, line in lines(stream):
@@ -243,7 +167,7 @@ class DefenderJsonl(Reader):
             if not isinstance(record, dict):
                 yield Reject(number, f"a JSON {type(record).__name__}, not an object")
                 continue
-            table = self.chooser.choose(record)
+            table = self.router.choose(record)
             if not isinstance(table, str):
                 table.line = number
                 yield table
@@ -281,6 +205,14 @@ class DefenderStream(Reader):
                 yield Reject(number, problem)
                 continue
             yield from self._document(document, number)
+
+    def message(self, data: bytes, where: int) -> Iterator[Item]:
+        """The items of one Event Hub message's body (as Event Hubs Capture stores it), reported at `where`."""
+        document, problem = _json_object(data)
+        if problem:
+            yield Reject(where, problem)
+            return
+        yield from self._document(document, where)
 
     def _documents(self, data: bytes, first_line: int) -> Iterator[Item]:
         try:
@@ -337,4 +269,4 @@ class DefenderStream(Reader):
             return Reject(line, str(exc))
 
 
-__all__ = ["TABLES", "DefenderCsv", "DefenderJsonl", "DefenderStream", "by_columns", "guess_table"]
+__all__ = ["TABLES", "DefenderCsv", "DefenderJsonl", "DefenderStream", "guess_table"]

@@ -21,6 +21,8 @@ EXTENSIONS = {
     "defender-csv": (".csv", ".csv.gz", ".zip"),
     "defender-jsonl": (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".zip"),
     "defender-stream": (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz"),
+    "defender-api": (".json", ".json.gz", ".zip"),
+    "defender-capture": (".avro", ".avro.gz", ".zip"),
     "sysmon": (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".zip"),
 }
 
