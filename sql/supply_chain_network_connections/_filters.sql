@@ -57,3 +57,23 @@ WHERE {{ kql.in_set('RemoteIP', addresses, 'RemoteIP') }}
 {%- endif %}
 GROUP BY RemoteIP
 {%- endmacro %}
+
+{#- One row per device, vendor and destination of the rows `rows` that satisfy `where`: their count, first and last
+    sighting. ServersWithThirdPartyApps' input in plan "fast" (021), and the per-file partial of plan
+    "incremental" (partial_outbound.sql). -#}
+{% macro connection_summary(rows, where) -%}
+SELECT
+  DeviceName,
+  InitiatingProcessVersionInfoCompanyName,
+  RemoteIP,
+  RemotePort,
+  count(*) AS events,
+  min(Timestamp) AS first_seen,
+  max(Timestamp) AS last_seen
+FROM (
+  SELECT {{ kql.columns('DeviceNetworkEvents') }}
+  FROM {{ rows }}
+) AS events
+WHERE {{ where }}
+GROUP BY DeviceName, InitiatingProcessVersionInfoCompanyName, RemoteIP, RemotePort
+{%- endmacro %}

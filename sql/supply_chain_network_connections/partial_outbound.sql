@@ -3,18 +3,4 @@
 {# The server filter (server_list) is applied after the files' summaries are combined (022), since the server list
    changes from run to run; the ActionType and RemoteIPType filters are the rule's (_filters.sql), so the state
    is kept per value of the two parameters they read (rule.toml [state.partials.outbound] params). -#}
-SELECT
-  DeviceName,
-  InitiatingProcessVersionInfoCompanyName,
-  RemoteIP,
-  RemotePort,
-  count(*) AS events,
-  min(Timestamp) AS first_seen,
-  max(Timestamp) AS last_seen
-FROM (
-  SELECT {{ kql.columns('DeviceNetworkEvents') }}
-  FROM {{ rows }}
-) AS events
-WHERE {{ rule.action_type_kept() }}
-  AND {{ rule.remote_ip_type_kept() }}
-GROUP BY DeviceName, InitiatingProcessVersionInfoCompanyName, RemoteIP, RemotePort
+{{ rule.connection_summary(rows, rule.action_type_kept() ~ '\n  AND ' ~ rule.remote_ip_type_kept()) }}
