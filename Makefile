@@ -44,6 +44,7 @@ snapshots: install-dev  ## regenerate the golden SQL of every rule and dialect u
 
 fuzz: install-dev  ## the differential fuzz, much longer than in CI
 	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_differential.py tests/test_differential_rogue_rdp.py tests/test_differential_server_anomalies.py
+	INCREMENTAL_EXAMPLES=1000 $(BIN)/pytest tests/test_incremental.py
 
 selfcheck-all: install-dev  ## every case of every rule through the self-check scripts on Spark and fakesnow too (long)
 	SELFCHECK_ALL=1 $(BIN)/pytest tests/test_selfcheck.py -k "spark or fakesnow"
@@ -53,6 +54,7 @@ sample: install  ## regenerate data/sample and the planted cases of data/README.
 
 bench: install-dev  ## benchmark at SIZE events (1M, 10M, 100M): prints and appends to bench/results.md
 	$(BIN)/python bench/bench.py $(SIZE)
+	$(BIN)/python bench/schedule.py $(SIZE)
 	$(BIN)/python bench/spark_cluster.py $(SIZE)
 
 clean:

@@ -140,11 +140,11 @@ sys.exit(main())
 """
 
 
-def run_cli(rule: str, data: Path, params: dict) -> dict:
-    """`detector run RULE` as a user runs it, output to a file; the whole process."""
+def run_cli(rule: str, data: Path, params: dict, *extra: str, now: str = NOW, keep: Path | None = None) -> dict:
+    """`detector run RULE` as a user runs it, output to a file (copied to `keep`); the whole process."""
     with tempfile.TemporaryDirectory() as tmp:
         output, peak = Path(tmp) / "records.jsonl", Path(tmp) / "peak"
-        cmd = [sys.executable, "-c", _DETECTOR, "run", rule, "--data", str(data), "--now", NOW]
+        cmd = [sys.executable, "-c", _DETECTOR, "run", rule, "--data", str(data), "--now", now, *extra]
         cmd += ["--format", "jsonl", "--output", str(output)]
         for name, value in params.items():
             if isinstance(value, list | tuple):
@@ -157,6 +157,8 @@ def run_cli(rule: str, data: Path, params: dict) -> dict:
             raise RuntimeError(f"detector run {rule} failed with exit code {code}: {_last_line(err)}")
         records = sum(1 for _ in output.open()) if output.is_file() else 0
         rss = int(peak.read_text()) / 1024 if peak.is_file() else usage.ru_maxrss / 1024
+        if keep is not None and output.is_file():
+            keep.write_bytes(output.read_bytes())
     return {"process_wall_s": wall, "peak_rss_mb": rss, "rows": records}
 
 

@@ -24,7 +24,7 @@ from detector import sources
 from detector.engines import ENGINES, Engine, check_engine, engine_class
 from detector.errors import ParamError, SourceError
 from detector.params import Bindings, bind, parse_instant
-from detector.render import Rendered, render
+from detector.render import Rendered, ensure_validated, render
 from detector.rule import Rule, load_rule
 
 
@@ -68,6 +68,7 @@ def session(
     rows of every stage, turns it off."""
     loaded = as_rule(rule, rules_dirs)
     bindings = bind(loaded, params)  # bad parameters and engine options fail before any work
+    ensure_validated(loaded)  # once per content of the rule's files: runs then skip parsing their SQL
     start = check_engine(engine, **engine_options)
     fixed = None if is_latest(now) else resolve_now(loaded, None, {}, now)  # one instant for pruning and the run
     found = None

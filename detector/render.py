@@ -22,7 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from detector import dialects, kql
+from detector import cache, dialects, kql
 from detector.errors import RuleError
 from detector.literals import literal, sql_identifier
 from detector.params import Bindings
@@ -31,6 +31,16 @@ from detector.rule import Rule
 
 MACROS = "_macros/kql.sql"
 RULE_MACROS = "_filters.sql"  # optional, per rule: predicates the rule repeats
+
+
+@dataclass(frozen=True)
+class PartialInput:
+    """Where a stateful run's partial comes from (detector/incremental.py): the stored summaries of the files
+    wholly inside its window (Parquet paths), and a relation of the typed rows of the files that cross the window's
+    edge (None: no such file), summarized here with the exact window predicate."""
+
+    stored: tuple[str, ...] = ()
+    crossing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ def _environment(folder: str, dialect: str = "duckdb") -> SandboxedEnvironment:
     own templates are found in its folder (wherever it is installed), the shared macros in the package's sql/."""
     env = SandboxedEnvironment(
         loader=FileSystemLoader([folder, str(sql_root())]),
+        bytecode_cache=cache.jinja_bytecode(),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -86,6 +97,8 @@ def render(
     tail: str | None = None,
     plan: str | None = None,
     extra: dict | None = None,
+    partials: dict[str, PartialInput] | None = None,
+    start: tuple[str, str] | None = None,
 ) -> Rendered:
     """The rule as one SQL statement.
 
@@ -97,6 +110,9 @@ def render(
     plan:    a plan of the rule (rule.toml [plans]; None = its default_plan) or `straight` (the KQL as written,
              one CTE per stage; what `explain` counts). The repository tests check every plan gives the same rows.
     extra:   more names for the templates (explain views get `entity`).
+    partials: for a stateful run, where each of the rule's partials (rule.toml [state.partials]) comes from; None:
+             `partial(NAME)` summarizes the table's rows inside the window right here (a stateless run).
+    start:   (stage, relation): the chain starts at that stage, whose rows are the relation's (`--new-only`).
     """
     env = _environment(str(rule.folder), dialect)
     target = dialects.get(dialect)
@@ -109,6 +125,11 @@ def render(
     if last not in names:
         raise RuleError(f"{rule.slug}: no stage named {last!r}")
     chain = stages[: names.index(last) + 1]
+    if start is not None:
+        first = names.index(start[0])
+        if first > names.index(last):
+            raise RuleError(f"{rule.slug}: stage {start[0]!r} comes after {last!r}")
+        chain = chain[first:]
 
     def checked_source(table: str) -> str:
         if table not in rule.tables:
@@ -140,18 +161,18 @@ def render(
         return name
 
     context = {**base, **(extra or {}), "ref": ref}
-    try:
-        context["kql"] = env.get_template(MACROS).make_module(context)
-        if (rule.folder / RULE_MACROS).is_file():
-            context["rule"] = env.get_template(RULE_MACROS).make_module(context)
-    except TemplateError as exc:
-        raise RuleError(f"rule {rule.slug}: {_where(exc, rule)}: {exc}") from exc
+    context["partial"] = lambda name: _partial(env, context, rule, target, name, (partials or {}).get(name), partials)
+    _add_modules(env, context, rule)
 
+    trusted = dialect == "duckdb" and is_validated(rule)  # every plan rendered and parsed once: see validate()
     ctes = []
     for stage in chain:
         current.append(stage.name)
         try:
-            body = env.get_template(stage.file).render(context).strip()
+            if start is not None and stage.name == start[0]:
+                body = f"-- {stage.title}: the rows of {start[1]}\nSELECT * FROM {start[1]}"
+            else:
+                body = env.get_template(stage.file).render(context).strip()
         except TemplateError as exc:
             raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: {exc}") from exc
         except RuleError as exc:  # ref() / source() naming something that is not there
@@ -160,7 +181,7 @@ def render(
             raise RuleError(
                 f"rule {rule.slug}: {rule.folder / stage.file}: must open with a '--' comment naming its stage"
             )
-        error = _check_parses(body, dialect)
+        error = None if trusted else _check_parses(body, dialect)
         if error:
             raise RuleError(f"rule {rule.slug}: {rule.folder / stage.file}: SQL does not parse: {error}")
         # Bodies go in as rendered: re-indenting would change string literals that span lines.
@@ -180,6 +201,93 @@ def render(
     if target.settings:
         sql += "\n" + target.settings
     return Rendered(sql=_finish(sql, target), stages=tuple(done))
+
+
+def _add_modules(env: SandboxedEnvironment, context: dict, rule: Rule) -> None:
+    """The `kql.*` macros, and the rule's own `rule.*` (its _filters.sql), bound to `context`."""
+    try:
+        context["kql"] = env.get_template(MACROS).make_module(context)
+        if (rule.folder / RULE_MACROS).is_file():
+            context["rule"] = env.get_template(RULE_MACROS).make_module(context)
+    except TemplateError as exc:
+        raise RuleError(f"rule {rule.slug}: {_where(exc, rule)}: {exc}") from exc
+
+
+def render_partial(rule: Rule, bindings: Bindings, name: str, relation: str, where: str) -> str:
+    """One partial's summary (rule.toml [state.partials.NAME]) of the rows of `relation` that satisfy `where`, as
+    DuckDB SQL: what a stateful run stores per source file. The template sees only the parameters the partial
+    declares (`params`), since the state is kept per value of those: reading another is an error."""
+    spec = rule.state.partials.get(name) if rule.state else None
+    if spec is None:
+        raise RuleError(f"rule {rule.slug}: no partial {name!r} in rule.toml [state.partials]")
+    env, target = _environment(str(rule.folder), "duckdb"), dialects.get("duckdb")
+    declared = {k: v for k, v in bindings.values.items() if k in spec.params}
+
+    def nothing(kind: str):
+        def refuse(arg: str) -> str:
+            raise RuleError(f"{kind}({arg!r}): a partial reads only its own rows ({{{{ rows }}}})")
+
+        return refuse
+
+    context = {
+        **_names(target, declared),
+        "now": sql_value(bindings.now, target),
+        "tables": rule.tables,
+        "materialize_hint": lambda: "",
+        "table_columns": lambda table: list(rule.tables[table]),
+        "source": nothing("source"),
+        "ref": nothing("ref"),
+        "partial": nothing("partial"),
+        "rows": f"(SELECT * FROM {relation} WHERE {where}) AS rows",
+    }
+    _add_modules(env, context, rule)
+    try:
+        return env.get_template(spec.file).render(context).strip()
+    except KeyError as exc:
+        raise RuleError(
+            f"rule {rule.slug}: {rule.folder / spec.file}: reads parameter {exc.args[0]!r}, which "
+            f"[state.partials.{name}] params does not list"
+        ) from None
+    except (TemplateError, RuleError) as exc:
+        raise RuleError(f"rule {rule.slug}: {rule.folder / spec.file}: {exc}") from None
+
+
+def _partial(
+    env: SandboxedEnvironment,
+    context: dict,
+    rule: Rule,
+    target: dialects.Dialect,
+    name: str,
+    given: PartialInput | None,
+    partials: dict | None,
+) -> str:
+    """`partial(NAME)`: a relation of the partial's rows (the union of per-file summaries). Stateless: the partial's
+    template over the table's rows inside its window. Stateful: the stored summaries, plus the template over the
+    rows of the files that cross the window's edge, with the same predicate."""
+    spec = rule.state.partials.get(name) if rule.state else None
+    if spec is None:
+        raise RuleError(f"partial({name!r}) is not a partial in rule.toml [state.partials]")
+    time = sql_identifier(spec.time, target.sqlglot)
+    inside = f"{time} > ({context['now']} - {context['param'](spec.window)})"
+
+    def summarize(relation: str, where: str) -> str:
+        rows = f"(SELECT * FROM {relation} WHERE {where}) AS rows"
+        try:
+            return env.get_template(spec.file).render({**context, "rows": rows}).strip()
+        except TemplateError as exc:
+            raise RuleError(f"{rule.folder / spec.file}: {exc}") from exc
+
+    if partials is None:  # stateless
+        return f"(\n{summarize(context['source'](spec.table), inside)}\n)"
+    parts = []
+    if given is not None and given.stored:
+        files = ", ".join(literal(f).sql(dialect=target.sqlglot) for f in given.stored)
+        parts.append(f"SELECT * FROM read_parquet([{files}])")
+    if given is not None and given.crossing is not None:
+        parts.append(summarize(given.crossing, inside))
+    if not parts:  # no file of the table has rows inside the window
+        parts.append(summarize(context["source"](spec.table), "FALSE"))
+    return "(\n" + "\nUNION ALL BY NAME\n".join(f"({p})" for p in parts) + "\n)"
 
 
 def _names(target: dialects.Dialect, values: dict) -> dict:
@@ -228,15 +336,40 @@ def _where(exc: TemplateError, rule: Rule) -> str:
     return str(name) if name else str(rule.folder)
 
 
+VALIDATED = "validated"
+
+
+def is_validated(rule: Rule) -> bool:
+    """Whether validate() passed on these very files (detector/cache.py), so that a run need not parse its SQL."""
+    return cache.marked(VALIDATED, cache.rule_digest(rule, f"sqlglot {sqlglot.__version__}"))
+
+
+def ensure_validated(rule: Rule) -> None:
+    """validate() once per content of the rule's files: a run's SQL is then not parsed again."""
+    if not is_validated(rule):
+        validate(rule)
+
+
 def validate(rule: Rule) -> None:
     """Render every plan, shape and explain view of the rule (defaults, placeholders for required parameters):
-    a template that fails or SQL that does not parse raises RuleError naming the file."""
+    a template that fails or SQL that does not parse raises RuleError naming the file. Remembered (by the
+    content of the rule's files) once it passes."""
     from detector.params import placeholder_bindings
 
-    bindings = placeholder_bindings(rule)
+    key = cache.rule_digest(rule, f"sqlglot {sqlglot.__version__}")
+    _validate(rule, placeholder_bindings(rule))
+    cache.mark(VALIDATED, key)
+
+
+def _validate(rule: Rule, bindings: Bindings) -> None:
     for plan in rule.plan_names:
         for flat in (False, True) if rule.flat_stage else (False,):
             render(rule, bindings, plan=plan, flat=flat)
+    if rule.state is not None:
+        for name in rule.state.partials:
+            error = _check_parses(render_partial(rule, bindings, name, "t", "TRUE"), "duckdb")
+            if error:
+                raise RuleError(f"rule {rule.slug}: {rule.folder / rule.state.partials[name].file}: {error}")
     for view in rule.explain_views:
         sql = render_view(rule, bindings, view.file, extra={"entity": "''"}).sql
         error = _check_parses(sql, "duckdb")

@@ -85,6 +85,31 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Partial:
+    """A stage computed per source file and kept in a run's state (rule.toml [state.partials.NAME]): the template
+    `file` summarizes the rows `{{ rows }}` of `table` whose time column ([tables.NAME] time) is inside the
+    `window` (a duration parameter, counted back from `now`); the plan's templates read the union of every file's
+    summary through `{{ partial('NAME') }}` and combine it. `params`: the parameters the template reads (the
+    state is kept per value of these)."""
+
+    name: str
+    table: str
+    file: str
+    time: str
+    window: str
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """How a stateful run (`--state DIR`) works for this rule (rule.toml [state])."""
+
+    plan: str  # the plan a stateful run executes; its templates read the partials
+    partials: dict[str, Partial]
+    identity: tuple[str, ...] = ()  # `--new-only`: the flat-row columns that identify an alert across runs
+
+
+@dataclass(frozen=True)
 class ExplainView:
     title: str
     file: str
@@ -119,6 +144,7 @@ class Rule:
     # after now - the longest of them ([tables.NAME] since; lets a run skip lake files wholly older than that)
     since: dict[str, tuple[str, ...]] = field(default_factory=dict)
     time: dict[str, str] = field(default_factory=dict)  # table -> its time column ([tables.NAME] time)
+    state: StateSpec | None = None
 
     def plan(self, name: str | None = None) -> tuple[Stage, ...]:
         """The stages of an execution plan. `straight` is the KQL as written, one CTE per let and stage (what
@@ -279,7 +305,24 @@ def _build(folder: Path, raw: dict) -> Rule:
         explain_views=tuple(ExplainView(**v) for v in raw.get("explain", ())),
         since=since,
         time=time,
+        state=_state(raw["state"], time) if "state" in raw else None,
     )
+
+
+def _state(spec: dict, time: dict[str, str]) -> StateSpec:
+    """[state]: a partial's time column is its table's ([tables.NAME] time)."""
+    partials = {
+        name: Partial(
+            name=name,
+            table=p["table"],
+            file=p["file"],
+            time=time.get(p["table"], ""),
+            window=p["window"],
+            params=tuple(p.get("params", ())),
+        )  # fmt: skip
+        for name, p in spec.get("partials", {}).items()
+    }
+    return StateSpec(plan=spec["plan"], partials=partials, identity=tuple(spec.get("identity", ())))
 
 
 def _ocsf_mapping(where: Path, spec: dict, prefix: str = "") -> tuple[tuple[str, str], ...]:
@@ -436,7 +479,39 @@ def _check(rule: Rule) -> None:
         if not (rule.folder / view.file).is_file():
             fail(f"explain view {view.title!r} names missing template {view.file}")
     _check_ocsf(rule, fail)
+    if rule.state is not None:
+        _check_state(rule, fail)
     _check_template_syntax(rule)
+
+
+def _check_state(rule: Rule, fail: Any) -> None:
+    state = rule.state
+    assert state is not None
+    if state.plan not in rule.plans:
+        fail(f"[state] plan {state.plan!r} is not one of the rule's [plans] ({', '.join(rule.plans) or 'none'})")
+    if not state.partials:
+        fail("[state] declares no [state.partials.NAME]")
+    for p in state.partials.values():
+        where = f"[state.partials.{p.name}]"
+        if p.table not in rule.tables:
+            fail(f"{where} table {p.table!r} is not a table the rule reads")
+        elif not p.time:
+            fail(f'{where}: its table {p.table} needs a time column ([tables.{p.table}] time = "Column")')
+        window = rule.params.get(p.window)
+        if window is None or window.type != "duration" or window.default is None:
+            fail(f"{where} window {p.window!r} is not a duration parameter with a default")
+        for name in p.params:
+            if name not in rule.params:
+                fail(f"{where} params: {name!r} is not a parameter of the rule")
+        if not (rule.folder / p.file).is_file():
+            fail(f"{where} names missing template {p.file}")
+    if state.identity:
+        if rule.output.flat is None:
+            fail("[state] identity needs the rule's flat rows ([output.flat])")
+        else:
+            for column in state.identity:
+                if column not in rule.output.flat.columns:
+                    fail(f"[state] identity column {column} is not a column of [output.flat]")
 
 
 def _check_template_syntax(rule: Rule) -> None:
@@ -446,6 +521,7 @@ def _check_template_syntax(rule: Rule) -> None:
     files = {s.file for s in rule.stages} | {v.file for v in rule.explain_views}
     files |= {f for spec in rule.plans.values() for f in spec.get("replace", {}).values()}
     files |= {"_filters.sql"} if (rule.folder / "_filters.sql").is_file() else set()
+    files |= {p.file for p in rule.state.partials.values()} if rule.state else set()
     env = jinja2.Environment()
     for file in sorted(files):
         try:

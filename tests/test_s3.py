@@ -101,3 +101,29 @@ def test_cli_on_s3_and_a_missing_prefix(bucket):
 def test_missing_table_on_s3_names_both_places(bucket):
     with pytest.raises(SourceError, match=r"table DeviceInfo: neither s3://lake/hive/DeviceInfo.parquet nor a folder"):
         run_rule("supply_chain_network_connections", data=f"s3://{bucket}/hive", now=NOW)
+
+
+def test_state_on_s3(bucket):
+    """`--state s3://...`: the same records, the summaries kept there and reused by the next run."""
+    from detector import incremental
+    from detector.rule import load_rule
+
+    rule = load_rule("supply_chain_network_connections")
+    tables = {
+        "DeviceInfo": f"s3://{bucket}/defender/DeviceInfo.parquet",
+        "DeviceNetworkEvents": f"s3://{bucket}/hive/DeviceNetworkEvents",
+    }
+    expected = run_rule(rule, tables=tables, now=NOW)
+    counts = []
+    for _ in range(2):
+        report = incremental.Report()
+        with incremental.run(rule, state_dir=f"s3://{bucket}/state", tables=tables, now=NOW, report=report) as result:
+            assert result.table.to_pylist() == expected
+        counts.append(report.partials["outbound"])
+        assert report.notes == []
+    assert (counts[0].computed, counts[1].reused, counts[1].computed) == (2, 2, 0)
+    import boto3
+
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="state/")["Contents"]]
+    assert "state/supply_chain_network_connections/state.json" in keys
+    assert not any(k.endswith("/lock") for k in keys)  # released

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -97,6 +98,35 @@ def run(
         ),
     ] = None,
     plan: common.Plan = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            metavar="DIR",
+            help="Keep state in DIR (a local folder or an s3:// prefix) between scheduled runs: the rule's per-file "
+            "summaries (rule.toml [state]) are reused while a source file is unchanged, so a run reads only new "
+            "files and those across a window's edge. Same records as without it. One subfolder per rule; "
+            "`detector state info|clear --state DIR` shows or resets it. DuckDB only.",
+            show_default=False,
+        ),
+    ] = None,
+    new_only: Annotated[
+        bool,
+        typer.Option(
+            "--new-only",
+            help="With --state: print only the records of alerts no earlier run with this state printed (the "
+            "rule's [state] identity, e.g. device, address, port and first sighting), so an hourly schedule "
+            "raises each once.",
+        ),
+    ] = False,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            metavar="SECONDS",
+            help="With --state: how long to wait for another run using the same state folder.",
+        ),
+    ] = 60,
     param: common.Params = None,
     rules_dir: common.RulesDir = None,
 ) -> None:
@@ -109,33 +139,58 @@ def run(
     options = {"engine": engine, "threads": threads, "memory_limit": memory_limit, "spill_dir": spill_dir}
     options["spark_master"] = spark_master
     options["connection"] = connection
+    stateful = _stateful(state, new_only, lock_timeout, plan)
     if all_rules:
-        _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, options, fail_on_alert)
+        _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, options, fail_on_alert, stateful)
         return
     loaded = common.current_rule(rule, rules_dir)
-    try:
-        result = api.run_result(
-            loaded,
-            data=data,
-            tables=common.parse_pairs("--table", table),
-            now=now,
-            params=common.rule_params(param),
-            flat=flat,
-            plan=plan,
-            progress=common.progress_bar("running the rule"),
-            **options,
-        )
-    finally:
-        common.progress_done()
-    if fmt == "ocsf":
-        write_text(ocsf.findings_text(loaded, result.table.to_pylist(), result.now), output, sys.stdout)
-    else:
-        write(result.table, fmt, output, sys.stdout, layout_for(loaded, flat))
+    given = {"data": data, "tables": common.parse_pairs("--table", table), "now": now}
+    given |= {"params": common.rule_params(param), "flat": flat, "progress": common.progress_bar("running the rule")}
+    with contextlib.ExitStack() as stack:
+        try:
+            if stateful is None:
+                result = api.run_result(loaded, plan=plan, **given, **options)
+            else:  # committed when the block ends: after the output is written
+                from detector import incremental
+
+                report = incremental.Report()
+                run = incremental.run(loaded, **stateful, **given, **options, report=report)
+                result = stack.enter_context(run)
+                _notes(report)
+        finally:
+            common.progress_done()
+        _write_one(loaded, result, fmt, output, flat)
     if fail_on_alert and result.table.num_rows:
         raise typer.Exit(1)
 
 
-def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, options, fail_on_alert) -> None:
+def _stateful(state: str | None, new_only: bool, lock_timeout: float, plan: str | None) -> dict | None:
+    """The options of a stateful run, or None; checked before any work."""
+    if state is None:
+        if new_only:
+            raise ParamError("--new-only", "needs --state DIR (where the records already printed are kept)")
+        return None
+    if plan is not None:
+        raise ParamError("--plan", "a stateful run executes the plan its rule declares in [state]")
+    if lock_timeout < 0:
+        raise ParamError("--lock-timeout", f"{lock_timeout:g} is negative")
+    return {"state_dir": state, "new_only": new_only, "lock_timeout": lock_timeout}
+
+
+def _notes(report: Any) -> None:
+    """What the state could not be trusted with (rebuilt), one line each, on stderr."""
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _write_one(rule: Rule, result: api.Result, fmt: str, output: Path | None, flat: bool) -> None:
+    if fmt == "ocsf":
+        write_text(ocsf.findings_text(rule, result.table.to_pylist(), result.now), output, sys.stdout)
+    else:
+        write(result.table, fmt, output, sys.stdout, layout_for(rule, flat))
+
+
+def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, options, fail_on_alert, stateful):
     if rule is not None:
         raise ParamError("--all", "runs every rule: leave out the rule name")
     for option, value in (("--flat", flat), ("--plan", plan), ("--table", table)):
@@ -162,6 +217,7 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
     for _, reason in sorted(broken.items()):
         print(f"error: {reason}", file=sys.stderr)
     chunks, alerts = [], 0
+    commits = contextlib.ExitStack()  # stateful rules commit after the output is written
     for slug, loaded in sorted(rules.items()):
         given = per_rule.get(slug, {})
         missing = [p for p in loaded.params.values() if p.required and p.name not in given]
@@ -169,7 +225,17 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
             print(f"skipped {slug}: it needs --param {slug}.{missing[0].name}=VALUE", file=sys.stderr)
             continue
         try:
-            result = api.run_result(loaded, data=data, now=now, params=given, **options)
+            if stateful is not None and loaded.state is not None:
+                from detector import incremental
+
+                report = incremental.Report()
+                run = incremental.run(loaded, data=data, now=now, params=given, **stateful, **options, report=report)
+                result = commits.enter_context(run)
+                _notes(report)
+            else:
+                if stateful is not None:
+                    print(f"note: {slug} declares no [state]: it runs whole, every record printed", file=sys.stderr)
+                result = api.run_result(loaded, data=data, now=now, params=given, **options)
         except SourceError as exc:
             print(f"skipped {slug}: {exc}", file=sys.stderr)
             continue
@@ -179,7 +245,8 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
             continue
         alerts += result.table.num_rows
         chunks.append((loaded, result))
-    _write_all(chunks, fmt, output)
+    with commits:
+        _write_all(chunks, fmt, output)
     if broken:
         raise typer.Exit(2)
     if fail_on_alert and alerts:

@@ -82,6 +82,7 @@ class DuckDBEngine:
             connection.execute("SET TimeZone = 'UTC'")
         self.rule: Rule | None = None
         self.tables: dict[str, sources.Table] = {}
+        self.found: dict[str, dict[str, str]] = {}  # table -> the data's columns and types (all files, by name)
 
     # ---- tables ----
     def register(self, rule: Rule, tables: dict[str, sources.Table]) -> dict[str, str]:
@@ -92,8 +93,30 @@ class DuckDBEngine:
         for name, table in tables.items():
             names[name] = sql_identifier(name)
             found = self._describe(f"SELECT * FROM {scan_sql(table)}", name, sources.which(table))
+            self.found[name] = found
             self._view(rule, name, names[name], scan_sql(table), found, sources.which(table))
         return names
+
+    def register_files(self, name: str, files: list[str], view: str) -> str:
+        """A typed view of table `name` over some of its files (a stateful run's per-file summaries), with exactly
+        the values the whole table's view gives those files' rows: each column is first cast to the type the
+        table's files have together (what union_by_name gives), absent columns as nulls of that type."""
+        assert self.rule is not None, "register() comes first"
+        register_filesystems(self.con, files)
+        part = sources.Table(name=name, location=self.tables[name].location, files=tuple(files))
+        scan, which = scan_sql(part), sources.which(part)
+        here = self._describe(f"SELECT * FROM {scan}", name, which)
+        union = self.found[name]
+        columns = ", ".join(
+            f"CAST({sql_identifier(c) if c in here else 'NULL'} AS {t}) AS {sql_identifier(c)}"
+            for c, t in union.items()
+        )
+        self._view(self.rule, name, sql_identifier(view), f"(SELECT {columns} FROM {scan})", union, which)
+        return sql_identifier(view)
+
+    def copy_to_parquet(self, sql: str, path: str) -> int:
+        """Write a query's rows to a local Parquet file; the number of rows."""
+        return self.con.execute(f"COPY ({sql}) TO {sql_literal(path)} (FORMAT parquet)").fetchone()[0]
 
     def register_connection_tables(self, rule: Rule, mapping: dict[str, str]) -> dict[str, str]:
         """Typed views over tables already in the connection (`mapping`: rule table -> the user's table, default

@@ -4,17 +4,4 @@
    (DeviceName, company) pairs, which these rows keep; the baseline (101) re-sums them for the servers in scope.
    Every other stage is unchanged: tests/test_plans.py checks both plans give the same rows. -#}
 {% set hint = kql.materialize() -%}
-SELECT
-  DeviceName,
-  InitiatingProcessVersionInfoCompanyName,
-  RemoteIP,
-  RemotePort,
-  count(*) AS events,
-  min(Timestamp) AS first_seen,
-  max(Timestamp) AS last_seen
-FROM (
-  SELECT {{ kql.columns('DeviceNetworkEvents') }}
-  FROM {{ source('DeviceNetworkEvents') }}
-) AS events
-WHERE {{ rule.server_outbound() }}
-GROUP BY DeviceName, InitiatingProcessVersionInfoCompanyName, RemoteIP, RemotePort
+{{ rule.connection_summary(source('DeviceNetworkEvents'), rule.server_outbound()) }}

@@ -36,17 +36,44 @@ Timestamp > {{ kql.ago('lookback') }}
 {%- endmacro %}
 
 {#- Stage 8's right side: the WHOLE fleet's prevalence per address in the prevalence window (no server, ActionType
-    or RemoteIPType filter: semantics 6), for the addresses in the one-column CTE `addresses`. -#}
-{% macro prevalence_of(addresses) -%}
+    or RemoteIPType filter: semantics 6), for the addresses in the one-column CTE `addresses`. `rows`: a relation
+    of distinct (RemoteIP, DeviceId, RemoteUrl) already inside the window (the incremental plan's partial); by
+    default the table's events. Distinct rows give the same counts and sets: dcount and make_set are distinct. -#}
+{% macro prevalence_of(addresses, rows=none) -%}
 SELECT
   RemoteIP,
   {{ kql.dcount('DeviceId') }} AS Prevalence,
   {{ kql.make_set('RemoteUrl') }} AS URLs{{ urls_trusted_column() }}
+{% if rows is none -%}
 FROM (
   SELECT {{ kql.columns('DeviceNetworkEvents') }}
   FROM {{ source('DeviceNetworkEvents') }}
 ) AS events
 WHERE Timestamp > {{ kql.ago('prevalence_window') }}
   AND {{ kql.in_set('RemoteIP', addresses, 'RemoteIP') }}
+{%- else -%}
+FROM {{ rows }} AS events
+WHERE {{ kql.in_set('RemoteIP', addresses, 'RemoteIP') }}
+{%- endif %}
 GROUP BY RemoteIP
+{%- endmacro %}
+
+{#- One row per device, vendor and destination of the rows `rows` that satisfy `where`: their count, first and last
+    sighting. ServersWithThirdPartyApps' input in plan "fast" (021), and the per-file partial of plan
+    "incremental" (partial_outbound.sql). -#}
+{% macro connection_summary(rows, where) -%}
+SELECT
+  DeviceName,
+  InitiatingProcessVersionInfoCompanyName,
+  RemoteIP,
+  RemotePort,
+  count(*) AS events,
+  min(Timestamp) AS first_seen,
+  max(Timestamp) AS last_seen
+FROM (
+  SELECT {{ kql.columns('DeviceNetworkEvents') }}
+  FROM {{ rows }}
+) AS events
+WHERE {{ where }}
+GROUP BY DeviceName, InitiatingProcessVersionInfoCompanyName, RemoteIP, RemotePort
 {%- endmacro %}
