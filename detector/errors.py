@@ -5,6 +5,12 @@ class DetectorError(Exception):
     """Base class: bad input, bad parameters or bad data. Never a bug in the tool."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): errors are one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class ParamError(DetectorError):
     """A parameter value is invalid; the message names the parameter."""
 

@@ -31,12 +31,13 @@ import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from detector import api
 from detector.errors import ParamError
+from detector.lake import utc_instant
 from detector.literals import sql_identifier, sql_literal
 from detector.render import PartialInput, render_partial
 from detector.rule import Partial, Rule
@@ -102,18 +103,12 @@ def time_range(path: str, column: str) -> tuple[datetime, datetime] | str | None
         stats = meta.row_group(g).column(index).statistics
         if stats is None or not stats.has_min_max:
             return None
-        low, high = _instant(stats.min), _instant(stats.max)
+        low, high = utc_instant(stats.min), utc_instant(stats.max)
         if low is None or high is None:
             return None
         lows.append(low)
         highs.append(high)
     return (min(lows), max(highs)) if lows else EMPTY
-
-
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def file_key(path: str) -> tuple[str, dict]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from detector.errors import DetectorError, SourceError
+from detector.errors import DetectorError, SourceError, first_line
 from detector.params import parse_instant
 
 # Statistics may be truncated (Spark's Delta writer keeps milliseconds) and a naive timestamp's zone is a guess
@@ -75,7 +75,7 @@ def delta_files(
     try:
         table = deltalake.DeltaTable(path, storage_options=options)
     except Exception as exc:  # deltalake raises its own errors (DeltaError, TableNotFoundError, OSError...)
-        raise SourceError(f"table {name}: {label}: cannot read the Delta log: {_first_line(exc)}") from None
+        raise SourceError(f"table {name}: {label}: cannot read the Delta log: {first_line(exc)}") from None
     newest = table.version()
     if version is not None:
         try:
@@ -83,7 +83,7 @@ def delta_files(
         except Exception as exc:
             what = f"version {version}" if isinstance(version, int) else f"version at {version.isoformat()}"
             raise SourceError(
-                f"table {name}: {label}: has no {what} (versions 0..{newest}): {_first_line(exc)}"
+                f"table {name}: {label}: has no {what} (versions 0..{newest}): {first_line(exc)}"
             ) from None
         if isinstance(version, datetime):
             _check_before(name, label, path, table, version)
@@ -167,7 +167,7 @@ def _delta_newest(table: Any, files: list[str], time: str | None) -> list[dateti
     by_file = {_local(a["path"] if "://" in a["path"] else f"{root}/{a['path']}"): a.get(key) for a in actions}
     if key is None or set(by_file) != set(files):
         return [None] * len(files)
-    return [_instant(by_file[f]) for f in files]
+    return [utc_instant(by_file[f]) for f in files]
 
 
 # ---- Iceberg ---------------------------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ def iceberg_files(
     try:
         tasks = list(table.scan().plan_files())
     except Exception as exc:
-        raise SourceError(f"table {name}: {label}: cannot list its files: {_first_line(exc)}") from None
+        raise SourceError(f"table {name}: {label}: cannot list its files: {first_line(exc)}") from None
     for task in tasks:
         data = task.file
         if task.delete_files:
@@ -215,7 +215,7 @@ def _iceberg_table(name: str, label: str, uri: str, identifier: str) -> Any:
     except SourceError:
         raise
     except Exception as exc:  # unreachable server, no such namespace or table, bad metadata
-        raise SourceError(f"table {name}: {label}: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise SourceError(f"table {name}: {label}: {type(exc).__name__}: {first_line(exc)}") from None
 
 
 def _sql_catalog_name(name: str, label: str, uri: str, identifier: str) -> str:
@@ -237,7 +237,7 @@ def _sql_catalog_name(name: str, label: str, uri: str, identifier: str) -> str:
             ).fetchall()
         engine.dispose()
     except Exception as exc:
-        raise SourceError(f"table {name}: {label}: not a readable Iceberg SQL catalog: {_first_line(exc)}") from None
+        raise SourceError(f"table {name}: {label}: not a readable Iceberg SQL catalog: {first_line(exc)}") from None
     if not rows:
         raise SourceError(f"table {name}: {label}: the catalog has no table {identifier}")
     if len(rows) > 1:
@@ -301,9 +301,11 @@ def prune(files: list[str], newest: list[datetime | None], since: datetime) -> l
 # ---- helpers ---------------------------------------------------------------------------------------------------
 
 
-def _instant(value: Any) -> datetime | None:
+def utc_instant(value: Any) -> datetime | None:
+    """A time statistic as an aware UTC instant (naive = UTC, as the views read it); None when it is not a
+    datetime (no statistics, or a time kept as text: such a file is never pruned, or always read)."""
     if not isinstance(value, datetime):
-        return None  # no statistics, or a time kept as text: never pruned
+        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -319,8 +321,3 @@ def _import(module: str, name: str) -> Any:
         return __import__(module)
     except ImportError:
         raise SourceError(f"table {name}: reading Delta Lake and Iceberg tables needs {module}: {_EXTRA}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

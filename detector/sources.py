@@ -166,8 +166,3 @@ def which(table: Table) -> str:
     if len(table.files) == 1:
         return table.files[0]
     return f"{table.location} ({len(table.files)} files)"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

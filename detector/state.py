@@ -40,7 +40,7 @@ from typing import Any
 
 from detector import __version__
 from detector.cache import rule_digest
-from detector.errors import DetectorError
+from detector.errors import DetectorError, first_line
 from detector.rule import Rule
 from detector.storage import is_remote
 
@@ -175,8 +175,7 @@ class Folder:
 
 
 def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return getattr(exc, "strerror", None) or first_line(exc)
 
 
 # ---- the lock -----------------------------------------------------------------------------------------------

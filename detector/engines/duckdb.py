@@ -14,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 from detector import sources, types
-from detector.errors import ParamError, SourceError
+from detector.errors import ParamError, SourceError, first_line
 from detector.literals import sql_identifier, sql_literal
 from detector.rule import Rule
 from detector.storage import register_filesystems
@@ -139,7 +139,7 @@ class DuckDBEngine:
         try:
             return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE {sql}").fetchall()}
         except duckdb.Error as exc:
-            raise SourceError(f"table {name}: cannot read {which}: {sources.first_line(exc)}") from exc
+            raise SourceError(f"table {name}: cannot read {which}: {first_line(exc)}") from exc
 
     def _view(self, rule: Rule, name: str, view: str, source: str, found: dict[str, str], which: str) -> None:
         select = sources.typed_select(rule, name, found, which, cast, "duckdb")
@@ -158,9 +158,9 @@ class DuckDBEngine:
             return types.canonical_table(self._run(sql, progress))
         except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
             detail = self.diagnose() if self.tables else None
-            raise SourceError(detail or f"cannot read the data: {sources.first_line(exc)}") from exc
+            raise SourceError(detail or f"cannot read the data: {first_line(exc)}") from exc
         except duckdb.IOException as exc:
-            raise SourceError(f"cannot read the data: {sources.first_line(exc)}") from exc
+            raise SourceError(f"cannot read the data: {first_line(exc)}") from exc
 
     def _run(self, sql: str, progress: Callable[[float], None] | None) -> pa.Table:
         """With `progress`, the query runs in a worker thread while this one reports DuckDB's percentage done.
