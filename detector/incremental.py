@@ -42,7 +42,7 @@ from detector.literals import sql_identifier, sql_literal
 from detector.render import PartialInput, render_partial
 from detector.rule import Partial, Rule
 from detector.state import State, open_state, values_hash
-from detector.storage import _filesystem, is_remote
+from detector.storage import store_for
 
 # Statistics may be finer than the microseconds a run reads (a nanosecond timestamp is truncated): a file counts
 # as wholly inside only when its oldest row is this much newer than the window's start.
@@ -83,11 +83,8 @@ def time_range(path: str, column: str) -> tuple[datetime, datetime] | str | None
     import pyarrow.parquet as pq
 
     try:
-        if is_remote(path):
-            with _filesystem(path.split("://", 1)[0]).open(path, "rb") as fh:
-                meta = pq.ParquetFile(fh).metadata
-        else:
-            meta = pq.read_metadata(path)
+        with store_for(path).open(path) as fh:
+            meta = pq.ParquetFile(fh).metadata
     except Exception:  # unreadable here: the run reads it raw and reports what is wrong with it
         return None
     if meta.num_rows == 0:
@@ -113,14 +110,7 @@ def time_range(path: str, column: str) -> tuple[datetime, datetime] | str | None
 
 def file_key(path: str) -> tuple[str, dict]:
     """A key that changes when the file does (path, size, modification time or ETag), and what it was made of."""
-    if is_remote(path):
-        info = _filesystem(path.split("://", 1)[0]).info(path)
-        stamp = str(info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime"))
-        size = int(info.get("size") or 0)
-    else:
-        path = os.path.abspath(path)  # the same file, wherever the run starts from
-        st = os.stat(path)
-        stamp, size = str(st.st_mtime_ns), st.st_size
+    path, size, stamp = store_for(path).signature(path)
     source = {"source": path, "size": size, "modified": stamp}
     return hashlib.sha256(f"{path}\n{size}\n{stamp}".encode()).hexdigest()[:32], source
 

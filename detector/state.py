@@ -42,7 +42,7 @@ from detector import __version__
 from detector.cache import rule_digest
 from detector.errors import DetectorError, first_line
 from detector.rule import Rule
-from detector.storage import is_remote
+from detector.storage import RemoteStore, is_remote, walk_files
 
 FORMAT = 1  # the layout above; a state of a higher format was written by a newer detector
 MANIFEST = "state.json"
@@ -64,9 +64,7 @@ class Folder:
         self.remote = is_remote(root)
         self._cache: str | None = None
         if self.remote:
-            from detector.storage import _filesystem
-
-            self.fs = _filesystem(root.split("://", 1)[0])
+            self.fs = RemoteStore(root.split("://", 1)[0]).fs
 
     def path(self, rel: str) -> str:
         return f"{self.root}/{rel}" if self.remote else os.path.join(self.root, rel)
@@ -147,10 +145,7 @@ class Folder:
             return [f.split("://", 1)[-1].removeprefix(root) for f in found]
         if not os.path.isdir(base):
             return []
-        out = []
-        for folder, _, names in os.walk(base):
-            out += [os.path.relpath(os.path.join(folder, n), self.root) for n in names]
-        return out
+        return [os.path.relpath(path, self.root) for path in walk_files(base)]
 
     def delete(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -54,6 +54,15 @@ class LocalStore:
     def size(self, path: str) -> int:
         return os.path.getsize(path)
 
+    def signature(self, path: str) -> tuple[str, int, str]:
+        """(the absolute path, size, modification time): changes when the file does, wherever a run starts."""
+        path = os.path.abspath(path)
+        st = os.stat(path)
+        return path, st.st_size, str(st.st_mtime_ns)
+
+    def open(self, path: str) -> Any:
+        return open(path, "rb")
+
     def parquet_below(self, folder: str) -> list[str]:
         return [path for path in walk_files(folder) if _is_data(os.path.relpath(path, folder).split(os.sep))]
 
@@ -91,6 +100,15 @@ class RemoteStore:
 
     def size(self, path: str) -> int:
         return self._call("read", path, lambda: self.fs.size(path))
+
+    def signature(self, path: str) -> tuple[str, int, str]:
+        """(the path, size, ETag or modification time): changes when the object does."""
+        info = self._call("read", path, lambda: self.fs.info(path))
+        stamp = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime")
+        return path, int(info.get("size") or 0), str(stamp)
+
+    def open(self, path: str) -> Any:
+        return self._call("read", path, lambda: self.fs.open(path, "rb"))
 
     def parquet_below(self, folder: str) -> list[str]:
         found = self._call("list", folder, lambda: self.fs.find(folder))
