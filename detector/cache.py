@@ -38,15 +38,28 @@ def folder() -> Path | None:
 
 def rule_digest(rule: Rule, *more: str) -> str:
     """A hash of everything a rule's SQL is made of: its folder's rule.toml and templates (explain views too), the
-    shared macros, the schemas of its tables, and detector's version; `more` adds to it."""
-    digest = hashlib.sha256(f"detector {__version__}\n{chr(10).join(more)}\n".encode())
+    shared macros, the schemas of its tables, and detector's version; `more` adds to it. Every render asks for it,
+    so the files are read again only when one's size or modification time changed."""
     files = [rule.folder / "rule.toml", *sorted(rule.folder.glob("*.sql")), *sorted(rule.folder.glob("explain/*.sql"))]
     files += [sql_root() / "_macros" / "kql.sql"]
     files += [sql_root() / "_tables" / f"{t}.toml" for t in sorted(rule.tables)]
+    stats = []
     for path in files:
-        if path.is_file():
-            digest.update(f"{path.relative_to(path.parent.parent)}\n".encode())
-            digest.update(path.read_bytes())
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        stats.append((str(path), st.st_size, st.st_mtime_ns))
+    return _digest(tuple(stats), more)
+
+
+@functools.lru_cache(maxsize=256)
+def _digest(files: tuple[tuple[str, int, int], ...], more: tuple[str, ...]) -> str:
+    digest = hashlib.sha256(f"detector {__version__}\n{chr(10).join(more)}\n".encode())
+    for name, _, _ in files:
+        path = Path(name)
+        digest.update(f"{path.relative_to(path.parent.parent)}\n".encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
