@@ -301,8 +301,6 @@ class State:
     notes: list[str] = field(default_factory=list)  # one line each, for stderr: what was not trusted, and why
     old: dict = field(default_factory=dict)  # the manifest as committed
     new: dict = field(default_factory=dict)  # the manifest this run builds
-    reused: int = 0
-    computed: int = 0
 
     @classmethod
     def load(cls, folder: Folder, rule: Rule) -> State:
@@ -349,28 +347,16 @@ class State:
     def stored(self, partial: str, params: str, key: str) -> str | None:
         """The local path of a source file's stored summary, if the last commit has it and it is intact."""
         entry = self.old.get("partials", {}).get(partial, {}).get(params, {}).get(key)
-        if entry is None:
-            return None
-        try:
-            local = self.folder.local(entry["file"])
-            intact = fingerprint(local) == entry["fingerprint"]
-        except (OSError, KeyError):
-            intact = False
-        if not intact:
-            self.notes.append(_corrupt(self.folder, entry))
-            return None
-        self.keep(partial, params, key, entry)
-        self.reused += 1
+        local = self._intact(entry)
+        if local is not None:
+            self.keep(partial, params, key, entry)
         return local
 
     def add(self, partial: str, params: str, key: str, source: dict, local: str, rows: int) -> str:
         """Store a summary written to `local` (a file under scratch()); returns the local path to read it from."""
-        rel = f"partials/{partial}/{params}/{key}.parquet"
-        entry = {**source, "file": rel, "fingerprint": fingerprint(local), "rows": rows}
-        self.folder.put(rel, local)
+        entry = self._store(f"partials/{partial}/{params}/{key}.parquet", local, rows, source)
         self.keep(partial, params, key, entry)
-        self.computed += 1
-        return self.folder.local(rel)
+        return self.folder.local(entry["file"])
 
     def keep(self, partial: str, params: str, key: str, entry: dict) -> None:
         self.new["partials"].setdefault(partial, {}).setdefault(params, {})[key] = entry
@@ -378,9 +364,19 @@ class State:
     # -- printed identities (--new-only) --
 
     def printed(self) -> str | None:
-        entry = self.old.get("printed") if self.old else None
-        if not entry:
+        local = self._intact(self.old.get("printed"))
+        if local is None:
             self.new["printed"] = None
+        return local
+
+    def set_printed(self, local: str, rows: int) -> None:
+        self.new["printed"] = self._store(f"printed/{uuid.uuid4().hex}.parquet", local, rows)
+
+    # -- the files --
+
+    def _intact(self, entry: dict | None) -> str | None:
+        """The local path of a file the last commit names, if its fingerprint still matches; else a note, None."""
+        if not entry:
             return None
         try:
             local = self.folder.local(entry["file"])
@@ -388,15 +384,16 @@ class State:
                 return local
         except (OSError, KeyError):
             pass
-        self.notes.append(_corrupt(self.folder, entry))
-        self.new["printed"] = None
+        self.notes.append(
+            f"state {self.folder.path(entry.get('file', '?'))}: corrupt (size or content differs): rebuilt"
+        )
         return None
 
-    def set_printed(self, local: str, rows: int) -> None:
-        rel = f"printed/{uuid.uuid4().hex}.parquet"
-        entry = {"file": rel, "fingerprint": fingerprint(local), "rows": rows}
+    def _store(self, rel: str, local: str, rows: int, source: dict | None = None) -> dict:
+        """Move a finished local file to `rel` in the state; its manifest entry."""
+        entry = {**(source or {}), "file": rel, "fingerprint": fingerprint(local), "rows": rows}
         self.folder.put(rel, local)
-        self.new["printed"] = entry
+        return entry
 
     # -- commit --
 
@@ -410,10 +407,6 @@ class State:
         for rel in self.folder.files("partials") + self.folder.files("printed"):
             if rel not in named:
                 self.folder.delete(rel)
-
-
-def _corrupt(folder: Folder, entry: dict) -> str:
-    return f"state {folder.path(entry.get('file', '?'))}: corrupt (size or content differs): rebuilt"
 
 
 def rule_folder(root: str, rule: Rule) -> Folder:
