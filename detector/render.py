@@ -145,14 +145,8 @@ def render(
         materialized.add(current[-1])
         return ""
 
-    base = {
-        **_names(target, bindings.values),
-        "source": checked_source,
-        "now": now_sql,
-        "tables": rule.tables,
-        "materialize_hint": materialize,
-        "table_columns": lambda table: list(rule.tables[table]),
-    }
+    base = _common(rule, target, bindings.values, now_sql)
+    base |= {"source": checked_source, "materialize_hint": materialize}
     done: list[str] = []
 
     def ref(name: str) -> str:
@@ -230,15 +224,12 @@ def render_partial(rule: Rule, bindings: Bindings, name: str, relation: str, whe
         return refuse
 
     context = {
-        **_names(target, declared),
-        "now": sql_value(bindings.now, target),
-        "tables": rule.tables,
+        **_common(rule, target, declared, sql_value(bindings.now, target)),
         "materialize_hint": lambda: "",
-        "table_columns": lambda table: list(rule.tables[table]),
         "source": nothing("source"),
         "ref": nothing("ref"),
         "partial": nothing("partial"),
-        "rows": f"(SELECT * FROM {relation} WHERE {where}) AS rows",
+        "rows": _rows(relation, where),
     }
     _add_modules(env, context, rule)
     try:
@@ -271,9 +262,8 @@ def _partial(
     inside = f"{time} > ({context['now']} - {context['param'](spec.window)})"
 
     def summarize(relation: str, where: str) -> str:
-        rows = f"(SELECT * FROM {relation} WHERE {where}) AS rows"
         try:
-            return env.get_template(spec.file).render({**context, "rows": rows}).strip()
+            return env.get_template(spec.file).render({**context, "rows": _rows(relation, where)}).strip()
         except TemplateError as exc:
             raise RuleError(f"{rule.folder / spec.file}: {exc}") from exc
 
@@ -288,6 +278,21 @@ def _partial(
     if not parts:  # no file of the table has rows inside the window
         parts.append(summarize(context["source"](spec.table), "FALSE"))
     return "(\n" + "\nUNION ALL BY NAME\n".join(f"({p})" for p in parts) + "\n)"
+
+
+def _rows(relation: str, where: str) -> str:
+    """What a partial's template reads as `{{ rows }}`: the rows of `relation` that satisfy `where`."""
+    return f"(SELECT * FROM {relation} WHERE {where}) AS rows"
+
+
+def _common(rule: Rule, target: dialects.Dialect, values: dict, now_sql: str) -> dict:
+    """The names every template of the rule sees: the dialect's forms, the parameter values, `now`, the tables."""
+    return {
+        **_names(target, values),
+        "now": now_sql,
+        "tables": rule.tables,
+        "table_columns": lambda table: list(rule.tables[table]),
+    }
 
 
 def _names(target: dialects.Dialect, values: dict) -> dict:
