@@ -151,12 +151,7 @@ def run(
             if stateful is None:
                 result = api.run_result(loaded, plan=plan, **given, **options)
             else:  # committed when the block ends: after the output is written
-                from detector import incremental
-
-                report = incremental.Report()
-                run = incremental.run(loaded, **stateful, **given, **options, report=report)
-                result = stack.enter_context(run)
-                _notes(report)
+                result = _run_stateful(stack, loaded, stateful, **given, **options)
         finally:
             common.progress_done()
         _write_one(loaded, result, fmt, output, flat)
@@ -177,10 +172,16 @@ def _stateful(state: str | None, new_only: bool, lock_timeout: float, plan: str 
     return {"state_dir": state, "new_only": new_only, "lock_timeout": lock_timeout}
 
 
-def _notes(report: Any) -> None:
-    """What the state could not be trusted with (rebuilt), one line each, on stderr."""
+def _run_stateful(stack: contextlib.ExitStack, rule: Rule, stateful: dict, **kwargs: Any) -> api.Result:
+    """A stateful run, committed when `stack` closes (after the output is written); what its state could not be
+    trusted with (rebuilt) on stderr, one line each."""
+    from detector import incremental  # only stateful runs load it
+
+    report = incremental.Report()
+    result = stack.enter_context(incremental.run(rule, **stateful, **kwargs, report=report))
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
+    return result
 
 
 def _write_one(rule: Rule, result: api.Result, fmt: str, output: Path | None, flat: bool) -> None:
@@ -226,12 +227,7 @@ def _run_all(rule, data, table, now, fmt, output, flat, plan, param, rules_dir, 
             continue
         try:
             if stateful is not None and loaded.state is not None:
-                from detector import incremental
-
-                report = incremental.Report()
-                run = incremental.run(loaded, data=data, now=now, params=given, **stateful, **options, report=report)
-                result = commits.enter_context(run)
-                _notes(report)
+                result = _run_stateful(commits, loaded, stateful, data=data, now=now, params=given, **options)
             else:
                 if stateful is not None:
                     print(f"note: {slug} declares no [state]: it runs whole, every record printed", file=sys.stderr)
