@@ -65,13 +65,6 @@ class Report:
     partials: dict[str, Counts] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def line(self) -> str:
-        parts = [
-            f"{name}: {c.reused} reused, {c.computed} summarized, {c.crossing} read whole, {c.outside} not opened"
-            for name, c in self.partials.items()
-        ]
-        return "state: " + "; ".join(parts)
-
 
 # ---- one file's time range, from its Parquet statistics ---------------------------------------------------------
 
