@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from detector.errors import DetectorError, RuleError
-from detector.output import iso, to_json
+from detector.output import json_default, to_json
 
 if TYPE_CHECKING:
     from detector.rule import Rule
@@ -83,7 +83,7 @@ _UID_NAMESPACE = uuid.UUID("4b1b2a64-3c1e-5d0e-9a57-6f0c7d2e8a10")  # fixed: the
 def finding_uid(rule: Rule, record: dict) -> str:
     """A uid from the rule's slug and the record's key columns (rule.toml [output] key), so that a re-run, or a
     later run that reports the same alert again, gives the same uid."""
-    identity = json.dumps([rule.slug, [record.get(k) for k in rule.output.key]], default=_plain, sort_keys=True)
+    identity = json.dumps([rule.slug, [record.get(k) for k in rule.output.key]], default=json_default, sort_keys=True)
     return str(uuid.uuid5(_UID_NAMESPACE, identity))
 
 
@@ -124,7 +124,7 @@ def finding(rule: Rule, record: dict, now: datetime) -> dict[str, Any]:
     if attacks:
         out["finding_info"]["attacks"] = attacks
     out.update(_mapped(rule, record))
-    out["unmapped"] = json.loads(json.dumps(record, default=_plain))  # whole, with instants as ISO text
+    out["unmapped"] = json.loads(json.dumps(record, default=json_default))  # whole, with instants as ISO text
     check(out)
     return out
 
@@ -253,12 +253,6 @@ def _complete(obj: dict, prefix: str) -> None:
         any_of = spec.get("any_of", ())
         if lacking or (any_of and not any(n in target for n in any_of)):
             del parent[leaf]
-
-
-def _plain(value: object) -> str:
-    if isinstance(value, datetime):
-        return iso(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _version() -> str:

@@ -30,14 +30,15 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _json_default(value: object) -> str:
+def json_default(value: object) -> str:
+    """json.dumps default: instants as ISO-8601 UTC text (iso)."""
     if isinstance(value, datetime):
         return iso(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def to_json(record: object) -> str:
-    return json.dumps(record, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+    return json.dumps(record, ensure_ascii=False, default=json_default, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def records_text(records: list[dict], fmt: str, columns: list[str] | None = None
     if fmt == "jsonl":
         return "".join(to_json(r) + "\n" for r in records)
     if fmt == "json":
-        return json.dumps(records, ensure_ascii=False, default=_json_default, indent=2) + "\n"
+        return json.dumps(records, ensure_ascii=False, default=json_default, indent=2) + "\n"
     if fmt == "csv":
         return _csv(columns or list(dict.fromkeys(c for r in records for c in r)), records)
     raise ValueError(f"not a text format: {fmt}")
