@@ -44,16 +44,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engines import SMALL_DATA  # tests/engines.py: physical settings for tiny inputs
+
 UTC_OPTIONS = "-Duser.timezone=UTC"
 LOOPBACK = "127.0.0.1"
-# Physical choices for tiny inputs (tests/test_engines.py does the same): the same rows, several times faster.
-SMALL_DATA = {
-    "spark.sql.adaptive.enabled": "false",
-    "spark.sql.autoBroadcastJoinThreshold": "-1",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    "spark.sql.shuffle.partitions": "1",
-}
 
 
 def spark_home() -> Path:

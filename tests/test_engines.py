@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, conn, device
-from engines import Postgres, canonical, postgres_bin, run_clickhouse, run_fakesnow, sorted_sets
+from engines import SMALL_DATA, Postgres, canonical, postgres_bin, run_clickhouse, run_fakesnow, sorted_sets
 from helpers import SCHEMAS, table, write_fleet, write_table
 from typer.testing import CliRunner
 
@@ -86,16 +86,8 @@ def prepared(tmp_path_factory):
 # ---- engines ----------------------------------------------------------------------------------------------
 
 
-# The cases are tiny: run them without adaptive execution, broadcasts or generated code, on one shuffle partition
-# (several times faster; physical choices only, the same rows). The generated fleet and the CLI run with the
+# The cases are tiny: they run with SMALL_DATA (tests/engines.py). The generated fleet and the CLI run with the
 # engine's own settings.
-SMALL_DATA = {
-    "spark.sql.adaptive.enabled": "false",
-    "spark.sql.autoBroadcastJoinThreshold": "-1",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    "spark.sql.shuffle.partitions": "1",
-}
 SPARK_THREADS = 2
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import sqlglot
-from engines import Postgres, postgres_bin
+from engines import SMALL_DATA, Postgres, postgres_bin
 from typer.testing import CliRunner
 
 from detector import selfcheck, selfcheck_forms
@@ -136,17 +136,6 @@ def run_chdb(text: str) -> list[tuple]:
         return [tuple(r.values()) for r in session.query(text, "ArrowTable").to_pylist()]  # the last query's rows
     finally:
         session.close()
-
-
-# The cases are tiny: no adaptive execution, broadcasts or generated code, one shuffle partition (as in
-# tests/test_engines.py; physical choices only, the same rows).
-SMALL_DATA = {
-    "spark.sql.adaptive.enabled": "false",
-    "spark.sql.autoBroadcastJoinThreshold": "-1",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    "spark.sql.shuffle.partitions": "1",
-}
 
 
 @pytest.fixture(scope="session")
